@@ -1,0 +1,140 @@
+"""Which recognizers run for which language.
+
+Presidio's own recognizers are instantiated here explicitly (not from its
+YAML defaults) so the set is fixed by this package, reviewed and versioned.
+Two are replaced: the email recognizer, whose domain check would fetch the
+public suffix list from the network, and the UK NHS number recognizer, whose
+10-digit pattern also matches every US phone number and so must not win
+without NHS context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tldextract
+from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    DateRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    MedicalLicenseRecognizer,
+    NhsRecognizer,
+    PhoneRecognizer,
+    UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
+    UsSsnRecognizer,
+)
+
+from privacy_partition.detection.recognizers._secrets import secret_recognizers
+from privacy_partition.detection.recognizers._zh import chinese_recognizers
+
+__all__ = ["recognizers_for"]
+
+# The snapshot of the public suffix list bundled with tldextract: no cache
+# directory, no URLs, so no file is written and no connection is opened.
+_OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "CN", "HK", "TW", "SG", "AU")
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's email recognizer, checking domains against the bundled suffix list."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _OFFLINE_TLD(pattern_text).fqdn != ""
+
+
+class ContextualNhsRecognizer(NhsRecognizer):
+    """UK NHS numbers: weak alone, certain with NHS context before them.
+
+    A valid NHS checksum alone proves little (one 10-digit number in eleven
+    passes it), and the 3-3-4 layout is also a North American phone number,
+    so without context the phone reading wins. Context is looked for in the
+    raw text before the number, which does not depend on tokenization.
+    """
+
+    _CONTEXT_WINDOW = 40
+
+    def __init__(self) -> None:
+        weak = Pattern("NHS (weak)", NhsRecognizer.PATTERNS[0].regex, 0.3)
+        super().__init__(patterns=[weak])
+
+    def validate_result(self, pattern_text: str) -> bool | None:  # type: ignore[override]
+        # None keeps the weak pattern score; True would raise it to 1.0.
+        return None if super().validate_result(pattern_text) else False
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
+        for result in results:
+            before = text[max(0, result.start - self._CONTEXT_WINDOW) : result.start].lower()
+            if any(word in before for word in self.CONTEXT):
+                result.score = 1.0
+        return results
+
+
+def _presidio_english() -> list[EntityRecognizer]:
+    return [
+        CreditCardRecognizer(),
+        UsBankRecognizer(),
+        UsLicenseRecognizer(),
+        UsItinRecognizer(),
+        UsPassportRecognizer(),
+        UsSsnRecognizer(),
+        ContextualNhsRecognizer(),
+        CryptoRecognizer(),
+        DateRecognizer(),
+        OfflineEmailRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        MedicalLicenseRecognizer(),
+        MacAddressRecognizer(),
+        PhoneRecognizer(supported_regions=_PHONE_REGIONS),
+        UrlRecognizer(),
+    ]
+
+
+def _presidio_language_neutral(language: str) -> list[EntityRecognizer]:
+    """Presidio recognizers whose patterns do not depend on the language."""
+    return [
+        CreditCardRecognizer(supported_language=language),
+        CryptoRecognizer(supported_language=language),
+        OfflineEmailRecognizer(supported_language=language),
+        IbanRecognizer(supported_language=language),
+        IpRecognizer(supported_language=language),
+        MacAddressRecognizer(supported_language=language),
+        UrlRecognizer(supported_language=language),
+    ]
+
+
+def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
+    """Fresh instances of every pattern recognizer for ``languages``.
+
+    NER recognizers (spaCy, the local ONNX model) are added by the Analyzer,
+    which owns the models they need.
+    """
+    recognizers: list[EntityRecognizer] = []
+    for language in languages:
+        if language == "en":
+            recognizers += _presidio_english()
+        else:
+            recognizers += _presidio_language_neutral(language)
+        recognizers += chinese_recognizers(language)
+        recognizers += secret_recognizers(language)
+    return recognizers

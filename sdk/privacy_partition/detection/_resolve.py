@@ -1,0 +1,96 @@
+"""Turn the raw, overlapping results of many recognizers into clean findings.
+
+The rules, in order:
+
+1. Thresholds: a result below its entity's threshold (or the global minimum)
+   is dropped.
+2. Statistical NER that reads English over Chinese characters is noise
+   (the English model tokenizes a Han run as one foreign word) and is dropped.
+3. Overlaps: results whose spans overlap form a cluster, and one finding
+   stands for the cluster. Its type comes from the strongest member: a
+   structured identifier (pattern, checksum) beats a statistical NER guess,
+   then the higher score, then the longer span. Its span is the union of the
+   cluster, so no character that some recognizer thought personal is left
+   out. This is how an email address that spaCy also calls ORGANIZATION
+   stays an EMAIL_ADDRESS.
+4. Adjacent findings of one type separated only by spaces (or a comma, for
+   places) merge: "John" + "Smith" is one PERSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from privacy_partition.detection._finding import Finding
+from privacy_partition.detection._language import has_han
+
+__all__ = ["STATISTICAL_RECOGNIZERS", "resolve"]
+
+# Recognizers whose findings are guesses of a statistical model.
+STATISTICAL_RECOGNIZERS = frozenset({"SpacyRecognizer", "RampartRecognizer"})
+
+_COMMA_JOINED = frozenset({"LOCATION", "STREET_ADDRESS"})
+
+
+def _strength(finding: Finding) -> tuple[int, float, int]:
+    structured = 0 if finding.recognizer in STATISTICAL_RECOGNIZERS else 1
+    return (structured, finding.score, finding.end - finding.start)
+
+
+def _passes(finding: Finding, text: str, min_score: float, thresholds: Mapping[str, float]) -> bool:
+    if finding.score < thresholds.get(finding.entity_type, min_score):
+        return False
+    return not (
+        finding.language == "en"
+        and finding.recognizer in STATISTICAL_RECOGNIZERS
+        and has_han(finding.value_in(text))
+    )
+
+
+def _clusters(findings: list[Finding]) -> Iterable[list[Finding]]:
+    cluster: list[Finding] = []
+    cluster_end = -1
+    for finding in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if cluster and finding.start >= cluster_end:
+            yield cluster
+            cluster = []
+        cluster.append(finding)
+        cluster_end = max(cluster_end, finding.end)
+    if cluster:
+        yield cluster
+
+
+def _joinable(left: Finding, right: Finding, text: str) -> bool:
+    if left.entity_type != right.entity_type or right.start < left.end:
+        return False
+    gap = text[left.end : right.start]
+    if gap.strip(" \t") == "":
+        return len(gap) <= 2
+    return left.entity_type in _COMMA_JOINED and gap.strip() == "," and len(gap) <= 3
+
+
+def resolve(
+    findings: Iterable[Finding],
+    text: str,
+    *,
+    min_score: float,
+    thresholds: Mapping[str, float],
+) -> list[Finding]:
+    """Apply the rules above; the result is sorted and free of overlaps."""
+    kept = [f for f in findings if _passes(f, text, min_score, thresholds)]
+    merged: list[Finding] = []
+    for cluster in _clusters(kept):
+        best = max(cluster, key=_strength)
+        start = min(f.start for f in cluster)
+        end = max(f.end for f in cluster)
+        finding = replace(best, start=start, end=end)
+        if merged and _joinable(merged[-1], finding, text):
+            previous = merged.pop()
+            finding = replace(
+                previous if previous.score >= finding.score else finding,
+                start=previous.start,
+                end=finding.end,
+            )
+        merged.append(finding)
+    return merged
