@@ -6,10 +6,11 @@ import itertools
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from privacy_partition import ConfigurationError, DetectionError, InputError
+from privacy_partition import ConfigurationError, DetectionError, InputError, ModelError
 from privacy_partition.detection import Analyzer, AnalyzerConfig, Finding
 
 CN_TEXT = "我的身份证号是11010519491231002X，手机13800138000"
@@ -261,3 +262,17 @@ def test_analyzer_is_safe_to_share_between_threads(analyzer: Analyzer) -> None:
     expected = [analyzer.analyze(t) for t in texts]
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(analyzer.analyze, texts)) == expected
+
+
+@pytest.mark.model
+def test_default_analyzer_runs_the_local_ner_model() -> None:
+    analyzer = Analyzer()
+    text = "Send it to Maria Gonzalez, 742 Evergreen Terrace, Springfield."
+    found = {(f.entity_type, f.recognizer) for f in analyzer.analyze(text)}
+    assert ("STREET_ADDRESS", "RampartRecognizer") in found
+
+
+def test_missing_ner_model_is_a_model_error_not_a_download(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model build"):
+        Analyzer(AnalyzerConfig(ner_model=True, model_root=tmp_path))
+    assert list(tmp_path.iterdir()) == []

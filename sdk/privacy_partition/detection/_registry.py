@@ -10,6 +10,7 @@ without NHS context.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import tldextract
@@ -32,6 +33,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsLicenseRecognizer,
     UsPassportRecognizer,
     UsSsnRecognizer,
+    UuidRecognizer,
 )
 
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
@@ -43,7 +45,7 @@ __all__ = ["recognizers_for"]
 # directory, no URLs, so no file is written and no connection is opened.
 _OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
-_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "CN", "HK", "TW", "SG", "AU")
+_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "AU")
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
@@ -89,6 +91,45 @@ class ContextualNhsRecognizer(NhsRecognizer):
         return results
 
 
+class WindowedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer, run only where digits cluster.
+
+    python-phonenumbers scans the whole text once per region and dominates
+    the cost of pattern detection. A phone number needs several digits close
+    together, so the matcher runs on padded windows around such clusters
+    instead: the same matches (checked on PUPA), a fraction of the work.
+    """
+
+    _CLUSTER = re.compile(r"\d[\d\s().\-/]*")
+    _MIN_DIGITS = 5
+    _PAD = 8
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for start, end in self._windows(text):
+            # Presidio annotates this parameter NlpArtifacts but defaults it to None.
+            window = super().analyze(text[start:end], entities, nlp_artifacts)  # type: ignore[arg-type]
+            for result in window:
+                result.start += start
+                result.end += start
+                results.append(result)
+        return results
+
+    def _windows(self, text: str) -> list[tuple[int, int]]:
+        windows: list[tuple[int, int]] = []
+        for match in self._CLUSTER.finditer(text):
+            if sum(c.isdigit() for c in match.group()) < self._MIN_DIGITS:
+                continue
+            start, end = max(0, match.start() - self._PAD), match.end() + self._PAD
+            if windows and start <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], end)
+            else:
+                windows.append((start, end))
+        return windows
+
+
 def _presidio_english() -> list[EntityRecognizer]:
     return [
         CreditCardRecognizer(),
@@ -105,8 +146,9 @@ def _presidio_english() -> list[EntityRecognizer]:
         IpRecognizer(),
         MedicalLicenseRecognizer(),
         MacAddressRecognizer(),
-        PhoneRecognizer(supported_regions=_PHONE_REGIONS),
+        WindowedPhoneRecognizer(supported_regions=_PHONE_REGIONS),
         UrlRecognizer(),
+        UuidRecognizer(),
     ]
 
 

@@ -4,16 +4,14 @@ The rules, in order:
 
 1. Thresholds: a result below its entity's threshold (or the global minimum)
    is dropped.
-2. Statistical NER that reads English over Chinese characters is noise
-   (the English model tokenizes a Han run as one foreign word) and is dropped.
-3. Overlaps: results whose spans overlap form a cluster, and one finding
+2. Overlaps: results whose spans overlap form a cluster, and one finding
    stands for the cluster. Its type comes from the strongest member: a
    structured identifier (pattern, checksum) beats a statistical NER guess,
    then the higher score, then the longer span. Its span is the union of the
    cluster, so no character that some recognizer thought personal is left
    out. This is how an email address that spaCy also calls ORGANIZATION
    stays an EMAIL_ADDRESS.
-4. Adjacent findings of one type separated only by spaces (or a comma, for
+3. Adjacent findings of one type separated only by spaces (or a comma, for
    places) merge: "John" + "Smith" is one PERSON.
 """
 
@@ -23,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from privacy_partition.detection._finding import Finding
-from privacy_partition.detection._language import has_han
 
 __all__ = ["STATISTICAL_RECOGNIZERS", "resolve"]
 
@@ -38,14 +35,8 @@ def _strength(finding: Finding) -> tuple[int, float, int]:
     return (structured, finding.score, finding.end - finding.start)
 
 
-def _passes(finding: Finding, text: str, min_score: float, thresholds: Mapping[str, float]) -> bool:
-    if finding.score < thresholds.get(finding.entity_type, min_score):
-        return False
-    return not (
-        finding.language == "en"
-        and finding.recognizer in STATISTICAL_RECOGNIZERS
-        and has_han(finding.value_in(text))
-    )
+def _passes(finding: Finding, min_score: float, thresholds: Mapping[str, float]) -> bool:
+    return finding.score >= thresholds.get(finding.entity_type, min_score)
 
 
 def _clusters(findings: list[Finding]) -> Iterable[list[Finding]]:
@@ -78,7 +69,7 @@ def resolve(
     thresholds: Mapping[str, float],
 ) -> list[Finding]:
     """Apply the rules above; the result is sorted and free of overlaps."""
-    kept = [f for f in findings if _passes(f, text, min_score, thresholds)]
+    kept = [f for f in findings if _passes(f, min_score, thresholds)]
     merged: list[Finding] = []
     for cluster in _clusters(kept):
         best = max(cluster, key=_strength)
