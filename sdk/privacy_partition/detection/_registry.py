@@ -11,7 +11,7 @@ without NHS context.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
@@ -91,13 +91,40 @@ class ContextualNhsRecognizer(NhsRecognizer):
         return results
 
 
+def _in_windows(
+    analyze: Callable[..., list[RecognizerResult]],
+    text: str,
+    windows: Iterable[tuple[int, int]],
+    entities: list[str],
+    nlp_artifacts: NlpArtifacts | None,
+) -> list[RecognizerResult]:
+    """Run ``analyze`` on each window of ``text``, with offsets into ``text``."""
+    results: list[RecognizerResult] = []
+    for start, end in windows:
+        for result in analyze(text[start:end], entities, nlp_artifacts):
+            result.start += start
+            result.end += start
+            results.append(result)
+    return results
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    windows: list[tuple[int, int]] = []
+    for start, end in spans:
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(end, windows[-1][1]))
+        else:
+            windows.append((start, end))
+    return windows
+
+
 class WindowedPhoneRecognizer(PhoneRecognizer):
     """Presidio's phone recognizer, run only where digits cluster.
 
     python-phonenumbers scans the whole text once per region and dominates
     the cost of pattern detection. A phone number needs several digits close
     together, so the matcher runs on padded windows around such clusters
-    instead: the same matches (checked on PUPA), a fraction of the work.
+    instead: the same matches (checked on every PUPA prompt), a quarter of the work.
     """
 
     _CLUSTER = re.compile(r"\d[\d\s().\-/]*")
@@ -107,27 +134,47 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = []
-        for start, end in self._windows(text):
-            # Presidio annotates this parameter NlpArtifacts but defaults it to None.
-            window = super().analyze(text[start:end], entities, nlp_artifacts)  # type: ignore[arg-type]
-            for result in window:
-                result.start += start
-                result.end += start
-                results.append(result)
-        return results
+        clusters = (
+            (max(0, m.start() - self._PAD), m.end() + self._PAD)
+            for m in self._CLUSTER.finditer(text)
+            if sum(c.isdigit() for c in m.group()) >= self._MIN_DIGITS
+        )
+        return _in_windows(super().analyze, text, _merged(clusters), entities, nlp_artifacts)
 
-    def _windows(self, text: str) -> list[tuple[int, int]]:
-        windows: list[tuple[int, int]] = []
-        for match in self._CLUSTER.finditer(text):
-            if sum(c.isdigit() for c in match.group()) < self._MIN_DIGITS:
-                continue
-            start, end = max(0, match.start() - self._PAD), match.end() + self._PAD
-            if windows and start <= windows[-1][1]:
-                windows[-1] = (windows[-1][0], end)
-            else:
-                windows.append((start, end))
-        return windows
+
+class WindowedUrlRecognizer(UrlRecognizer):
+    """Presidio's URL recognizer, run only on the words that could hold a URL.
+
+    Its patterns (a 6 KB alternation of top-level domains) cannot match
+    whitespace and need a dot followed by a letter, so they run on the
+    whitespace-delimited runs that contain one: the same matches (checked on
+    every PUPA prompt) for a fraction of the scanning.
+    """
+
+    _RUN = re.compile(r"\S+")
+    _DOMAIN_DOT = re.compile(r"\.[A-Za-z]")
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        def analyze_run(
+            run: str, found: list[str], artifacts: NlpArtifacts | None
+        ) -> list[RecognizerResult]:
+            results: list[RecognizerResult] = super(WindowedUrlRecognizer, self).analyze(
+                run, found, artifacts, regex_flags
+            )
+            return results
+
+        runs = (
+            (m.start(), m.end())
+            for m in self._RUN.finditer(text)
+            if self._DOMAIN_DOT.search(m.group())
+        )
+        return _in_windows(analyze_run, text, runs, entities, nlp_artifacts)
 
 
 def _presidio_english() -> list[EntityRecognizer]:
@@ -147,7 +194,7 @@ def _presidio_english() -> list[EntityRecognizer]:
         MedicalLicenseRecognizer(),
         MacAddressRecognizer(),
         WindowedPhoneRecognizer(supported_regions=_PHONE_REGIONS),
-        UrlRecognizer(),
+        WindowedUrlRecognizer(),
         UuidRecognizer(),
     ]
 
@@ -161,7 +208,7 @@ def _presidio_language_neutral(language: str) -> list[EntityRecognizer]:
         IbanRecognizer(supported_language=language),
         IpRecognizer(supported_language=language),
         MacAddressRecognizer(supported_language=language),
-        UrlRecognizer(supported_language=language),
+        WindowedUrlRecognizer(supported_language=language),
     ]
 
 
