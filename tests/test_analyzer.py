@@ -276,3 +276,16 @@ def test_missing_ner_model_is_a_model_error_not_a_download(tmp_path: Path) -> No
     with pytest.raises(ModelError, match="model build"):
         Analyzer(AnalyzerConfig(ner_model=True, model_root=tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_extra_recognizers_run_beside_the_built_in_ones() -> None:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    employee = PatternRecognizer(
+        supported_entity="EMPLOYEE_ID",
+        patterns=[Pattern("emp", r"EMP-\d{6}", 0.9)],
+        supported_language="en",
+    )
+    analyzer = Analyzer(AnalyzerConfig(ner_model=False), recognizers=[employee])
+    text = "Badge EMP-123456, mail a@example.org"
+    assert {f.entity_type for f in analyzer.analyze(text)} == {"EMPLOYEE_ID", "EMAIL_ADDRESS"}

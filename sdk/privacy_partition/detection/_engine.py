@@ -143,13 +143,23 @@ class Analyzer:
     "do not send".
     """
 
-    def __init__(self, config: AnalyzerConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: AnalyzerConfig | None = None,
+        *,
+        recognizers: Sequence[EntityRecognizer] = (),
+    ) -> None:
+        """Build the engine. ``recognizers`` are added to the built-in ones
+        (a policy's ad-hoc recognizers, or a user's own Presidio recognizers);
+        each runs for its own ``supported_language``."""
         self.config = config or AnalyzerConfig()
         languages = list(self.config.languages)
         nlp_engine = FastSpacyNlpEngine(self.config.spacy_pipeline, languages)
         nlp_engine.load()
         registry = RecognizerRegistry(supported_languages=languages)
-        registry.recognizers = recognizers_for(languages) + self._ner_recognizers(nlp_engine)
+        registry.recognizers = (
+            recognizers_for(languages) + self._ner_recognizers(nlp_engine) + list(recognizers)
+        )
         self._nlp = nlp_engine
         self._engine = AnalyzerEngine(
             registry=registry, nlp_engine=nlp_engine, supported_languages=languages
