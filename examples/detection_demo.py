@@ -12,12 +12,12 @@ from privacy_partition.detection import Analyzer
 
 PROMPTS = [
     "Hi, I'm Sarah Connor. Email me at sarah.connor@example.com or call 212-555-0199.",
-    "My SSN is 078-05-1120 and my card 4111 1111 1111 1111 expires 09/27.",
+    "My SSN is 536-22-1234 and my card 4111 1111 1111 1111 expires 09/27.",
     "I live at 1600 Pennsylvania Avenue NW, Washington, DC 20500. Is that near the Mall?",
     "deploy with AWS key AKIAIOSFODNN7EXAMPLE and postgres://admin:s3cretPw@db.internal:5432/app",
     "What does Google's search ranking weigh most?",
     "我的身份证号是11010519491231002X，手机13800138000",
-    "我叫王小明，住址：北京市朝阳区建国路88号，银行卡 6222 0202 0000 0000 008",
+    "我叫王小明，住址：北京市朝阳区建国路88号，银行卡 6222 0202 0000 0000 006",
     "姓名：李娜，email: li.na@example.cn, passport 护照号 E12345678",
 ]
 
