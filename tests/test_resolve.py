@@ -61,6 +61,23 @@ def test_different_entities_or_words_between_do_not_merge() -> None:
     assert len(run([finding(0, 4, "PERSON"), finding(paris, paris + 5, "PERSON")])) == 2
 
 
+def test_street_address_takes_in_its_house_number_over_a_date_guess() -> None:
+    text = "I live at 1600 Pennsylvania Avenue NW, Washington."
+    number, street = text.index("1600"), text.index("Pennsylvania")
+    found = resolve(
+        [
+            finding(number, number + 4, "DATE_TIME", 0.85),
+            finding(street, street + 22, "STREET_ADDRESS", 0.7, "RampartRecognizer"),
+        ],
+        text,
+        min_score=0.4,
+        thresholds={},
+    )
+    assert [(f.entity_type, f.value_in(text)) for f in found] == [
+        ("STREET_ADDRESS", "1600 Pennsylvania Avenue NW")
+    ]
+
+
 spans = st.tuples(
     st.integers(0, len(TEXT) - 1),
     st.integers(1, 12),

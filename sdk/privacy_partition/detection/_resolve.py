@@ -4,19 +4,24 @@ The rules, in order:
 
 1. Thresholds: a result below its entity's threshold (or the global minimum)
    is dropped.
-2. Overlaps: results whose spans overlap form a cluster, and one finding
+2. A street address takes in the house number written just before it
+   ("1600 Pennsylvania Avenue": NER models often tag the number alone as a
+   date, or not at all, and a policy that keeps dates would leak it).
+3. Overlaps: results whose spans overlap form a cluster, and one finding
    stands for the cluster. Its type comes from the strongest member: a
    structured identifier (pattern, checksum) beats a statistical NER guess,
-   then the higher score, then the longer span. Its span is the union of the
+   a specific type beats a generic one (DATE_TIME, NRP), then the higher
+   score, then the longer span. Its span is the union of the
    cluster, so no character that some recognizer thought personal is left
    out. This is how an email address that spaCy also calls ORGANIZATION
    stays an EMAIL_ADDRESS.
-3. Adjacent findings of one type separated only by spaces (or a comma, for
+4. Adjacent findings of one type separated only by spaces (or a comma, for
    places) merge: "John" + "Smith" is one PERSON.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -28,11 +33,22 @@ __all__ = ["STATISTICAL_RECOGNIZERS", "resolve"]
 STATISTICAL_RECOGNIZERS = frozenset({"SpacyRecognizer", "RampartRecognizer"})
 
 _COMMA_JOINED = frozenset({"LOCATION", "STREET_ADDRESS"})
+# Types that say little about a person on their own; policies usually keep them.
+_GENERIC = frozenset({"DATE_TIME", "NRP"})
+_HOUSE_NUMBER = re.compile(r"(?<![\w-])\d{1,6}[A-Za-z]?(?:-\d{1,6})? $")
 
 
-def _strength(finding: Finding) -> tuple[int, float, int]:
+def _strength(finding: Finding) -> tuple[int, int, float, int]:
     structured = 0 if finding.recognizer in STATISTICAL_RECOGNIZERS else 1
-    return (structured, finding.score, finding.end - finding.start)
+    specific = 0 if finding.entity_type in _GENERIC else 1
+    return (structured, specific, finding.score, finding.end - finding.start)
+
+
+def _with_house_number(finding: Finding, text: str) -> Finding:
+    if finding.entity_type != "STREET_ADDRESS":
+        return finding
+    match = _HOUSE_NUMBER.search(text, max(0, finding.start - 16), finding.start)
+    return replace(finding, start=match.start()) if match else finding
 
 
 def _passes(finding: Finding, min_score: float, thresholds: Mapping[str, float]) -> bool:
@@ -69,7 +85,7 @@ def resolve(
     thresholds: Mapping[str, float],
 ) -> list[Finding]:
     """Apply the rules above; the result is sorted and free of overlaps."""
-    kept = [f for f in findings if _passes(f, min_score, thresholds)]
+    kept = [_with_house_number(f, text) for f in findings if _passes(f, min_score, thresholds)]
     merged: list[Finding] = []
     for cluster in _clusters(kept):
         best = max(cluster, key=_strength)
