@@ -1,0 +1,119 @@
+"""The policies that ship: they load, their embedded tests pass, the schema is current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from privacy_partition._actions import Action
+from privacy_partition.detection import AnalyzerConfig
+from privacy_partition.policy import Policy, analyzer_for, load_policy, run_policy_tests
+from privacy_partition.policy._schema import schema_text
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+SHIPPED = ("default", "strict", "healthcare", "zh-CN")
+REGENERATE = (
+    '.venv/bin/python -c "from privacy_partition.policy._schema import schema_text; '
+    "print(schema_text(), end='')\" > policies/schema.json"
+)
+
+GOVERNMENT_IDS = [
+    "US_ITIN",
+    "US_PASSPORT",
+    "UK_NHS",
+    "CN_RESIDENT_ID",
+    "CN_PASSPORT",
+    "GOVERNMENT_ID",
+    "TAX_ID",
+    "PASSPORT",
+    "DRIVER_LICENSE",
+    "US_DRIVER_LICENSE",
+]
+SECRETS = ["API_KEY", "PRIVATE_KEY", "JWT", "PASSWORD", "CONNECTION_STRING"]
+
+
+def shipped(name: str) -> Policy:
+    return load_policy(POLICIES / f"{name}.yaml")
+
+
+def test_every_policy_file_is_known() -> None:
+    assert sorted(p.stem for p in POLICIES.glob("*.yaml")) == sorted(SHIPPED)
+
+
+def test_committed_schema_is_current() -> None:
+    committed = (POLICIES / "schema.json").read_text(encoding="utf-8")
+    assert json.loads(committed) == json.loads(schema_text()), f"stale; run: {REGENERATE}"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_embedded_tests_pass(name: str) -> None:
+    policy = shipped(name)
+    assert policy.name == name
+    assert len(policy.tests) >= 5
+    analyzer = analyzer_for(policy, AnalyzerConfig(ner_model=False))
+    failed = [str(result) for result in run_policy_tests(policy, analyzer) if not result.passed]
+    assert not failed, "\n".join(failed)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", SHIPPED)
+def test_embedded_tests_pass_with_the_ner_model(name: str) -> None:
+    policy = shipped(name)
+    analyzer = analyzer_for(policy, AnalyzerConfig(ner_model=True))
+    failed = [str(result) for result in run_policy_tests(policy, analyzer) if not result.passed]
+    assert not failed, "\n".join(failed)
+
+
+def test_default_policy_actions() -> None:
+    policy = shipped("default")
+
+    def action(entity: str) -> Action:
+        return policy.entity_rule(entity).action
+
+    assert action("PERSON") is Action.PSEUDONYMIZE
+    for entity in ("EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "IP_ADDRESS", "URL"):
+        assert action(entity) is Action.REDACT, entity
+    for entity in ("CREDIT_CARD", "CN_BANK_CARD", "IBAN_CODE", "US_BANK_NUMBER", "BANK_ACCOUNT"):
+        assert action(entity) in {Action.TOKENIZE, Action.SEAL}, entity
+    assert action("US_SSN") is Action.BLOCK
+    for entity in GOVERNMENT_IDS:
+        assert action(entity) in {Action.LOCAL, Action.BLOCK}, entity
+    for entity in SECRETS:
+        assert action(entity) is Action.REDACT, entity
+    for entity in ("LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"):
+        assert action(entity) is Action.KEEP, entity
+    assert action("SOMETHING_NEW") is Action.REDACT
+
+
+def test_strict_policy_keeps_only_dates() -> None:
+    policy = shipped("strict")
+    kept = {entity for entity, rule in policy.entities.items() if rule.action is Action.KEEP}
+    assert kept == {"DATE_TIME"}
+    assert policy.entity_rule("default").action is Action.REDACT
+    covered = set().union(*(set(policy.categories[c]) for c in ("government_id", "secret")))
+    assert {"US_SSN", *GOVERNMENT_IDS, *SECRETS} <= covered
+
+
+def test_healthcare_extends_default() -> None:
+    policy = shipped("healthcare")
+    assert policy.entity_rule("PERSON").action is Action.REDACT
+    assert policy.entity_rule("MEDICAL_LICENSE").action is Action.LOCAL
+    assert policy.entity_rule("US_SSN").action is Action.BLOCK  # from default.yaml
+    assert "health" in policy.detection.topics
+
+
+def test_zh_cn_policy() -> None:
+    policy = shipped("zh-CN")
+    assert policy.detection.languages == ("zh", "en")
+    assert policy.entity_rule("CN_RESIDENT_ID").action is Action.LOCAL
+    assert policy.entity_rule("CN_BANK_CARD").action is Action.TOKENIZE
+    assert policy.entity_rule("PERSON").action is Action.PSEUDONYMIZE
+    assert policy.entity_rule("PHONE_NUMBER").action is Action.REDACT
+
+
+def test_digests_differ_and_are_stable() -> None:
+    digests = {name: shipped(name).digest for name in SHIPPED}
+    assert len(set(digests.values())) == len(SHIPPED)
+    assert digests == {name: shipped(name).digest for name in SHIPPED}
