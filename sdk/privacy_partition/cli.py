@@ -11,12 +11,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from privacy_partition._errors import (
     ConfigurationError,
     InputError,
+    PolicyError,
     PrivacyPartitionError,
 )
+
+if TYPE_CHECKING:
+    from privacy_partition.detection import AnalyzerConfig
 
 __all__ = ["main"]
 
@@ -71,6 +76,56 @@ def _model_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
+    from privacy_partition.detection import AnalyzerConfig
+
+    return AnalyzerConfig(ner_model=args.ner_model, model_root=args.models)
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    from privacy_partition.policy import load_policy
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyError as error:
+        print(f"privacy-partition: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"ok: {policy.name} ({args.file}), digest {policy.digest[:16]}")
+    return EXIT_OK
+
+
+def _policy_test(args: argparse.Namespace) -> int:
+    from privacy_partition.policy import analyzer_for, load_policy, run_policy_tests
+
+    policy = load_policy(args.file)
+    results = run_policy_tests(policy, analyzer_for(policy, _analyzer_config(args)))
+    for result in results:
+        print(result)
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    from privacy_partition.policy import analyzer_for, explain, load_policy
+
+    policy = load_policy(args.file)
+    analyzer = analyzer_for(policy, _analyzer_config(args))
+    report = explain(policy, analyzer, _read_text(args.text), language=args.lang)
+    json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
+    parser.add_argument(
+        "--ner-model",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="also run the local ONNX NER model (Rampart)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     from privacy_partition import __version__
     from privacy_partition.detection import DEFAULT_NER_MODEL
@@ -102,16 +157,34 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--spacy-pipeline", default=DEFAULT_SPACY_PIPELINE, help="installed spaCy pipeline"
     )
-    analyze.add_argument(
-        "--ner-model",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULT_NER_MODEL,
-        help="also run the local ONNX NER model (Rampart)",
-    )
+    _add_ner_flag(analyze, DEFAULT_NER_MODEL)
     analyze.add_argument(
         "--show-values", action="store_true", help="include each finding's text in the output"
     )
     analyze.set_defaults(run=_analyze)
+
+    policy = commands.add_parser("policy", help="check, test or explain a policy file")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = policy_commands.add_parser(
+        "check", help="validate FILE; exit 1 naming file, line and column on an error"
+    )
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(run=_policy_check)
+    test = policy_commands.add_parser(
+        "test", help="run FILE's embedded tests; exit 1 saying what differed"
+    )
+    test.add_argument("file", metavar="FILE")
+    _add_ner_flag(test, DEFAULT_NER_MODEL)
+    test.set_defaults(run=_policy_test)
+    explain = policy_commands.add_parser(
+        "explain",
+        help="show the findings, the rule that fired and what each value becomes (masked)",
+    )
+    explain.add_argument("file", metavar="FILE")
+    explain.add_argument("text", metavar="TEXT", help="the text, or '-' to read standard input")
+    explain.add_argument("--lang", choices=["en", "zh"], help="force a language (default: detect)")
+    _add_ner_flag(explain, DEFAULT_NER_MODEL)
+    explain.set_defaults(run=_policy_explain)
 
     model = commands.add_parser("model", help="build or inspect the local models")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
