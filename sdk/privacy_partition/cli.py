@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,6 +117,33 @@ def _policy_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sanitize(args: argparse.Namespace) -> int:
+    from privacy_partition._sanitize import Sanitizer
+    from privacy_partition.policy import load_policy
+
+    sanitizer = Sanitizer(load_policy(args.policy), analyzer_config=_analyzer_config(args))
+
+    def rows() -> Iterator[tuple[object, str]]:
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                request_id, text = row["id"], row["text"]
+            except (ValueError, KeyError, TypeError):
+                raise InputError(
+                    f"line {number}: expected a JSON object with 'id' and 'text'"
+                ) from None
+            if not isinstance(text, str):
+                raise InputError(f"line {number}: 'text' must be a string")
+            yield request_id, text
+
+    for out in sanitizer.iter_jsonl_batches(rows()):
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
     parser.add_argument(
         "--ner-model",
@@ -162,6 +189,18 @@ def _parser() -> argparse.ArgumentParser:
         "--show-values", action="store_true", help="include each finding's text in the output"
     )
     analyze.set_defaults(run=_analyze)
+
+    sanitize = commands.add_parser(
+        "sanitize",
+        help="detect, decide and transform JSONL prompts offline (no network call)",
+        description='Reads {"id": ..., "text": ...} per line on standard input; writes '
+        '{"id", "route", "cloud_text", "entities", "reasons"} per line. A prompt whose '
+        "detection or transformation fails is reported as route block.",
+    )
+    sanitize.add_argument("--policy", required=True, type=Path, help="the policy file")
+    sanitize.add_argument("--jsonl", action="store_true", required=True, help="JSONL in and out")
+    _add_ner_flag(sanitize, DEFAULT_NER_MODEL)
+    sanitize.set_defaults(run=_sanitize)
 
     policy = commands.add_parser("policy", help="check, test or explain a policy file")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")

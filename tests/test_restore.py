@@ -1,0 +1,275 @@
+"""Restore: only what this vault issued, never inside links, the same streamed or whole."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import x25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from privacy_partition._actions import Action
+from privacy_partition._errors import InputError, RestoreError
+from privacy_partition.transform import (
+    MAX_CANDIDATE_CHARS,
+    Keyset,
+    Recipient,
+    Restorer,
+    TokenScope,
+    Transformer,
+    Vault,
+)
+from privacy_partition.transform._links import LinkContext
+from strategies import RECIPIENT, answers, chunkings, finding_action
+
+KEYSET = Keyset.generate()
+RECIPIENTS = {
+    RECIPIENT: Recipient(RECIPIENT, "k1", x25519.X25519PrivateKey.generate().public_key())
+}
+TRANSFORMER = Transformer(KEYSET, RECIPIENTS, faker_seed=5)
+
+PROMPT = "Ann Lee (ann@acme.com) paid with 4111 1111 1111 1111 from Paris; Bob Ray too."
+SPANS = [
+    ("PERSON", "Ann Lee", Action.PSEUDONYMIZE),
+    ("EMAIL_ADDRESS", "ann@acme.com", Action.TOKENIZE),
+    ("CREDIT_CARD", "4111 1111 1111 1111", Action.SEAL),
+    ("LOCATION", "Paris", Action.REDACT),
+    ("PERSON", "Bob Ray", Action.PSEUDONYMIZE),
+]
+
+
+def session(transformer: Transformer = TRANSFORMER) -> tuple[Vault, str, list[str]]:
+    """A vault after one request, its cloud text and the replacement texts, in order."""
+    actions = [
+        finding_action(entity, PROMPT.index(value), PROMPT.index(value) + len(value), action)
+        for entity, value, action in SPANS
+    ]
+    vault = Vault.session()
+    result = transformer.apply(PROMPT, actions, vault)
+    parts = [result.cloud_text[r.cloud_start : r.cloud_end] for r in result.replacements]
+    return vault, result.cloud_text, parts
+
+
+VAULT, CLOUD, PARTS = session()
+ANN, TOKEN, CARD, PARIS, BOB = PARTS
+RESTORER = Restorer(VAULT, KEYSET)
+
+
+def restore(text: str, **options: object) -> str:
+    return Restorer(VAULT, KEYSET, **options).restore(text)  # type: ignore[arg-type]
+
+
+def streamed(restorer: Restorer, pieces: list[str]) -> str:
+    stream = restorer.stream()
+    return "".join(stream.feed(piece) for piece in pieces) + stream.finish()
+
+
+def test_the_echo_restores_exactly() -> None:
+    assert RESTORER.restore(CLOUD) == PROMPT
+    assert PARIS == "<LOCATION_1>"
+    assert CARD == "<CREDIT_CARD_1>"
+    assert TOKEN.startswith(f"<TOK:EMAIL_ADDRESS:{KEYSET.primary_id}:")
+
+
+def test_invented_and_foreign_handles_stay_as_written() -> None:
+    other_vault, _, _ = session()
+    other_vault.handle_for("PERSON", "Zed")  # <PERSON_1> in the other vault only
+    text = "<LOCATION_2> <LOCATION_99> <PERSON_1> <LOCATION_01> <location_1> < LOCATION_1>"
+    assert RESTORER.restore(text) == text
+    # An invented number is never issued by this vault afterwards.
+    vault = Vault.session()
+    Restorer(vault, KEYSET).restore("the model says <PERSON_1>")
+    assert vault.handle_for("PERSON", "Ann") == "<PERSON_2>"
+
+
+def test_tokens_restore_only_when_they_authenticate() -> None:
+    prefix, data = TOKEN[:-1].rsplit(":", 1)
+    tampered = f"{prefix}:{data[:5]}{'A' if data[5] != 'A' else 'B'}{data[6:]}>"
+    foreign = TRANSFORMER.apply(
+        "bob@acme.com",
+        [finding_action("EMAIL_ADDRESS", 0, 12, Action.TOKENIZE)],
+        Vault.request(),
+    ).cloud_text
+    other_keyset = (
+        Transformer(Keyset.generate())
+        .apply(
+            "ann@acme.com",
+            [finding_action("EMAIL_ADDRESS", 0, 12, Action.TOKENIZE)],
+            Vault.request(),
+        )
+        .cloud_text
+    )
+    for forged in (
+        tampered,
+        TOKEN.replace("EMAIL_ADDRESS", "PERSON"),
+        TOKEN.replace(KEYSET.primary_id, "00000000"),
+        other_keyset,
+        f"{prefix}:{data[:-3]}>",
+    ):
+        assert RESTORER.restore(forged) == forged
+        with pytest.raises(RestoreError) as caught:
+            restore(forged, strict=True)
+        assert str(caught.value) == "restore failed"
+    # Same keyset, another request: authentic, so restored by default (tokens are stateless) ...
+    assert RESTORER.restore(foreign) == "bob@acme.com"
+    # ... but not when the scope is this vault, nor under another context.
+    assert restore(foreign, token_scope=TokenScope.VAULT) == foreign
+    assert restore(TOKEN, token_scope=TokenScope.VAULT) == "ann@acme.com"
+    assert restore(TOKEN, token_context="tenant-2") == TOKEN
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://evil.example/?q={h}",
+        "see http://x.io/a/b/{h} now",
+        "(https://x.io/{h})",
+        "www.evil.example/{h}",
+        "mailto:{h}",
+        "data:text/plain,{h}",
+        "[click](https://x.io/{h})",
+        "[click]({h})",
+        "![img](https://x.io/p.png?{h})",
+        "![img](/p(1)/{h})",
+        '<a href="https://x.io/?{h}">x</a>',
+        "<a href='{h}'>x</a>",
+        '<img src="{h}">',
+        "<img src={h}>",
+        '<img alt="a" SRC = "x {h}">',
+        '<div style="background:url({h})">',
+        '<link rel="x" srcset="a.png 1x, {h} 2x">',
+    ],
+)
+def test_nothing_is_restored_inside_links_and_markup(template: str) -> None:
+    for part in (PARIS, TOKEN, ANN):
+        text = template.format(h=part)
+        assert RESTORER.restore(text) == text, text
+        allowed = restore(text, allow_in_links=True)
+        assert part not in allowed
+
+
+@pytest.mark.parametrize(
+    ("template", "restored"),
+    [
+        ("[{h}](https://x.io/) and {h}", "[Paris](https://x.io/) and Paris"),
+        ("https://x.io/ {h}", "https://x.io/ Paris"),
+        ("[a](https://x.io/)\n{h}", "[a](https://x.io/)\nParis"),
+        ('<a href="https://x.io/">{h}</a>', '<a href="https://x.io/">Paris</a>'),
+        ('<b title="{h}">{h}</b>', '<b title="Paris">Paris</b>'),
+        ("a <b and {h}", "a <b and Paris"),
+        ("f(x) = {h}", "f(x) = Paris"),
+        ("data: {h}", "data: Paris"),
+        ("{h}'s view (www.x.io/{h})", "Paris's view (www.x.io/<LOCATION_1>)"),
+    ],
+)
+def test_restoration_resumes_outside_links(template: str, restored: str) -> None:
+    assert RESTORER.restore(template.format(h=PARIS)) == restored
+
+
+def test_surrogates_restore_in_any_case_and_with_possessives() -> None:
+    assert RESTORER.restore(f"{ANN.upper()}'s card") == "Ann Lee's card"
+    assert RESTORER.restore(f"{ANN.lower()}, {BOB.title()}.") == "Ann Lee, Bob Ray."
+    assert RESTORER.restore(f"Dear {ANN}s") == f"Dear {ANN}s"  # not at a word boundary
+    assert RESTORER.restore(f"x{ANN}") == f"x{ANN}"
+
+
+def test_a_finished_stream_takes_no_more_input() -> None:
+    stream = RESTORER.stream()
+    stream.feed("a")
+    stream.finish()
+    with pytest.raises(InputError):
+        stream.feed("b")
+    with pytest.raises(InputError):
+        stream.finish()
+
+
+def test_streams_hold_back_only_what_may_still_become_a_match() -> None:
+    stream = RESTORER.stream()
+    assert stream.feed("plain text, no handles ") == "plain text, no handles "
+    assert stream.feed("at <LOCA") == "at "
+    assert stream.feed("TION_1> and <LOCATION_1") == "Paris and "
+    assert stream.feed("x") == "<LOCATION_1x"
+    first, rest = ANN[:4], ANN[4:]
+    assert stream.feed(f" {first}") == " "
+    assert stream.feed(rest) == ""  # the next character decides the word boundary
+    assert stream.feed("!") == "Ann Lee!"
+    assert stream.feed("<TOK:EMAIL_ADDRESS:") == ""
+    assert stream.feed(" ") == "<TOK:EMAIL_ADDRESS: "
+    assert stream.finish() == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_streaming_equals_one_shot_for_any_chunking(data: st.DataObject) -> None:
+    text = data.draw(answers([PARIS, CARD], [TOKEN], [ANN, BOB]))
+    pieces = data.draw(chunkings(text))
+    for restorer in (RESTORER, Restorer(VAULT, KEYSET, allow_in_links=True)):
+        whole = restorer.restore(text)
+        # Random pieces, and one character at a time (every cut point at once).
+        for chunks in (pieces, list(text)):
+            stream = restorer.stream()
+            out = []
+            for piece in chunks:
+                out.append(stream.feed(piece))
+                assert len(stream._pending) < max(MAX_CANDIDATE_CHARS, 121)
+            out.append(stream.finish())
+            assert "".join(out) == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_link_context_depends_only_on_the_text_before(data: st.DataObject) -> None:
+    text = data.draw(answers([PARIS], [TOKEN], [ANN]))
+    by_char = LinkContext()
+    inside = [by_char.inside]
+    for char in text:
+        by_char.advance(char)
+        inside.append(by_char.inside)
+    chunked, position = LinkContext(), 0
+    for piece in data.draw(chunkings(text)):
+        chunked.advance(piece)
+        position += len(piece)
+        assert chunked.inside == inside[position]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_handles_tokens_and_surrogates_of_another_session_are_never_restored(
+    data: st.DataObject,
+) -> None:
+    foreign_keyset = Keyset.generate()
+    _, _, parts = FOREIGN
+    text = data.draw(answers(parts[2:4], [parts[1]], []))
+    assert Restorer(Vault.session(), KEYSET).restore(text) == text
+    assert Restorer(Vault.session(), foreign_keyset).restore(text) == text
+
+
+FOREIGN = session(Transformer(Keyset.generate(), RECIPIENTS, faker_seed=9))
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "<" * 200_000,
+        "<TOK:A:" * 30_000,
+        "<A" + "A" * 200_000,
+        "<TOK:A:0123abcd:" + "A" * 200_000,
+        ("https://x/" + "](" * 50_000),
+        ("<a href=" * 20_000),
+        ("Ann " * 50_000),
+    ],
+)
+def test_adversarial_answers_restore_in_linear_time(attack: str) -> None:
+    started = time.perf_counter()
+    assert RESTORER.restore(attack) == attack
+    stream = RESTORER.stream()
+    out = "".join(stream.feed(attack[i : i + 4096]) for i in range(0, len(attack), 4096))
+    assert out + stream.finish() == attack
+    assert time.perf_counter() - started < 2.0
+
+
+def test_restorer_repr_shows_no_values() -> None:
+    for text in (repr(RESTORER), repr(RESTORER.stream()), repr(VAULT)):
+        for value in ("Ann Lee", "Paris", "4111"):
+            assert value not in text
