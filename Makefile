@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
 
-.PHONY: demo test lint typecheck models bench-detect eval-detect clean
+.PHONY: demo test lint typecheck models bench-detect bench-transform eval-detect eval-policy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ bench-detect: models
 # Leak and retention when every finding is redacted (the recall proxy).
 eval-detect: models
 	$(PY) bench/detect_leak.py --data $(PUPA)
+
+# sanitize + restore cost of a prompt with 50 findings, detection excluded.
+bench-transform: $(VENV)/.installed
+	$(PY) bench/transform_cost.py
+
+# Leak, retention and cloud share of a policy (default: policies/default.yaml).
+POLICY ?= policies/default.yaml
+eval-policy: models
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) ../shared/tools/leak_eval.py $(PUPA)/PUPA_New.csv --policy $(POLICY)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) ../shared/tools/leak_eval.py $(PUPA)/PUPA_TNB.csv --policy $(POLICY)
 
 clean:
 	rm -rf $(VENV) local_model/*/model local_model/.downloads
