@@ -138,6 +138,7 @@ MALFORMED = {
     "duplicate id": _doc(
         keys=[{"id": "0a1b2c3d", "material": MATERIAL_B64}] * 2,
     ),
+    "nested too deep": "[" * 100_000,
 }
 
 

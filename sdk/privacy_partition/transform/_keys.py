@@ -147,6 +147,8 @@ class Keyset:
             ) from None
         except (UnicodeDecodeError, TypeError):
             raise KeysetError("keyset is not JSON text") from None
+        except RecursionError:
+            raise KeysetError("keyset is nested too deeply to be a keyset") from None
         return cls._from_document(document)
 
     @classmethod

@@ -25,12 +25,24 @@ import re
 
 __all__ = ["LinkContext"]
 
-_NORMAL, _TARGET, _TAG, _TAG_QUOTED, _ATTR_START, _ATTR_QUOTED, _ATTR_BARE = range(7)
+(
+    _NORMAL,
+    _TARGET,
+    _TAG,
+    _TAG_QUOTED,
+    _VALUE_START,
+    _VALUE_BARE,
+    _ATTR_START,
+    _ATTR_QUOTED,
+    _ATTR_BARE,
+) = range(9)
 _TAIL = 32
 _HEAD = 16
 _NORMAL_EVENT = re.compile(r"[(<]")
 _TARGET_EVENT = re.compile(r"[()\n]")
-_TAG_EVENT = re.compile(r"[>\"'=]")
+# In a tag, only "=" opens a value: a quote anywhere else is part of an attribute
+# name (HTML's tokenizer), so it must not hide the attributes that follow.
+_TAG_EVENT = re.compile(r"[>=]")
 _NON_SPACE = re.compile(r"\S")
 _BARE_END = re.compile(r"[\s>]")
 # A URL runs to the next space or ">" (never valid in a URL; it closes the tag around a link).
@@ -142,11 +154,10 @@ class LinkContext:
                 c, j = m.group(), m.start()
                 if c == ">":
                     self._state = _NORMAL
-                elif c == "=":
-                    if _URL_ATTRIBUTE.search(self._before(text, j)):
-                        self._state = _ATTR_START
+                elif _URL_ATTRIBUTE.search(self._before(text, j)):
+                    self._state = _ATTR_START
                 else:
-                    self._state, self._quote = _TAG_QUOTED, c
+                    self._state = _VALUE_START
                 i = j + 1
             elif state in (_TAG_QUOTED, _ATTR_QUOTED):
                 j = text.find(self._quote, i)
@@ -154,21 +165,22 @@ class LinkContext:
                     return
                 self._state = _TAG
                 i = j + 1
-            elif state == _ATTR_START:
+            elif state in (_VALUE_START, _ATTR_START):
                 m = _NON_SPACE.search(text, i)
                 if m is None:
                     return
                 c, j = m.group(), m.start()
+                url = state == _ATTR_START
                 if c in "\"'":
-                    self._state, self._quote = _ATTR_QUOTED, c
+                    self._state, self._quote = (_ATTR_QUOTED if url else _TAG_QUOTED), c
                     i = j + 1
                 elif c == ">":
                     self._state = _NORMAL
                     i = j + 1
                 else:
-                    self._state = _ATTR_BARE
+                    self._state = _ATTR_BARE if url else _VALUE_BARE
                     i = j
-            else:  # _ATTR_BARE
+            else:  # _VALUE_BARE or _ATTR_BARE: an unquoted value ends at a space or ">"
                 m = _BARE_END.search(text, i)
                 if m is None:
                     return
