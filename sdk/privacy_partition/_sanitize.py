@@ -22,6 +22,7 @@ from privacy_partition._actions import Route
 from privacy_partition._errors import (
     ConfigurationError,
     DetectionError,
+    PrivacyPartitionError,
     TransformError,
 )
 from privacy_partition.detection import AnalyzerConfig, Finding
@@ -121,9 +122,22 @@ class Sanitizer:
     ) -> SanitizeResult:
         if findings is None:
             return SanitizeResult(Route.BLOCK, None, (), ("detection failed",))
+        entities = tuple(sorted({f.entity_type for f in findings}))
+        try:
+            return self._route(text, findings, entities, metadata)
+        except PrivacyPartitionError as error:
+            # Fail closed, one prompt at a time; the type name carries no content.
+            return SanitizeResult(Route.BLOCK, None, entities, (type(error).__name__,))
+
+    def _route(
+        self,
+        text: str,
+        findings: list[Finding],
+        entities: tuple[str, ...],
+        metadata: Mapping[str, str] | None,
+    ) -> SanitizeResult:
         language = detect_languages(text, self._analyzer.config.languages)[0]
         decision = self._engine.decide(findings, language=language, metadata=metadata)
-        entities = tuple(sorted({f.entity_type for f in findings}))
         if decision.route is not Route.CLOUD:
             return SanitizeResult(decision.route, None, entities, decision.reasons)
         try:
