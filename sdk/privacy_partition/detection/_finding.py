@@ -14,6 +14,9 @@ class Finding:
     A finding holds offsets, never the value itself, so it can be logged,
     printed or put in an audit event without carrying what it points at.
     ``start`` and ``end`` are indexes into the analyzed ``str`` (code points).
+    ``relation`` is ``"personal"`` when the text ties the value to the user or
+    another private person ("I work at Google", "my daughter's school in
+    Dammam"); ``None`` when it is merely talked about.
     """
 
     entity_type: str
@@ -22,6 +25,7 @@ class Finding:
     score: float
     recognizer: str
     language: str
+    relation: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
@@ -31,7 +35,7 @@ class Finding:
         """The characters of ``text`` this finding covers."""
         return text[self.start : self.end]
 
-    def as_dict(self) -> dict[str, str | int | float]:
+    def as_dict(self) -> dict[str, str | int | float | None]:
         return {
             "entity_type": self.entity_type,
             "start": self.start,
@@ -39,4 +43,5 @@ class Finding:
             "score": round(self.score, 4),
             "recognizer": self.recognizer,
             "language": self.language,
+            "relation": self.relation,
         }
