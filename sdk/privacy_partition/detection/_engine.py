@@ -20,6 +20,7 @@ from privacy_partition._errors import (
     ModelError,
     PrivacyPartitionError,
 )
+from privacy_partition._logging import silence_content_loggers
 from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._language import detect_languages
 from privacy_partition.detection._nlp import DEFAULT_SPACY_PIPELINE, FastSpacyNlpEngine
@@ -153,6 +154,7 @@ class Analyzer:
         (a policy's ad-hoc recognizers, or a user's own Presidio recognizers);
         each runs for its own ``supported_language``."""
         self.config = config or AnalyzerConfig()
+        silence_content_loggers()
         languages = list(self.config.languages)
         nlp_engine = FastSpacyNlpEngine(self.config.spacy_pipeline, languages)
         nlp_engine.load()
