@@ -12,7 +12,7 @@ PUPA   := ../shared/data/pupa
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,build]'
 	touch $@
 
 models: $(VENV)/.installed

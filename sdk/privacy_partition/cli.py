@@ -60,18 +60,40 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _model_build(args: argparse.Namespace) -> int:
-    from privacy_partition._artifacts import ARTIFACTS, ensure_artifact
+    from privacy_partition._artifacts import ARTIFACTS, RAMPART, ensure_artifact
+    from privacy_partition._quantize import ensure_int8
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
 
     for spec in ARTIFACTS:
-        folder = ensure_artifact(spec, args.models, progress=lambda line: print(line, flush=True))
+        folder = ensure_artifact(spec, args.models, progress=progress)
+        if spec is RAMPART:
+            ensure_int8(folder, progress)
         print(f"{spec.name}: ready in {folder}")
     return EXIT_OK
 
 
 def _model_info(args: argparse.Namespace) -> int:
-    from privacy_partition._artifacts import ARTIFACTS, artifact_info
+    from privacy_partition._artifacts import ARTIFACTS, RAMPART, artifact_folder, artifact_info
+    from privacy_partition._quantize import INT8_FILE, verify_int8
 
-    json.dump([artifact_info(spec, args.models) for spec in ARTIFACTS], sys.stdout, indent=2)
+    rows: list[dict[str, str | int]] = [artifact_info(spec, args.models) for spec in ARTIFACTS]
+    int8 = artifact_folder(RAMPART, args.models) / INT8_FILE
+    try:
+        verify_int8(artifact_folder(RAMPART, args.models))
+        state = "ready"
+    except PrivacyPartitionError:
+        state = "missing" if not int8.exists() else "damaged"
+    rows.append(
+        {
+            "name": "rampart-int8 (built from rampart; what the Analyzer runs)",
+            "folder": str(int8.parent),
+            "state": state,
+            "bytes": int8.stat().st_size if int8.exists() else 0,
+        }
+    )
+    json.dump(rows, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return EXIT_OK
 

@@ -33,6 +33,7 @@ from tokenizers import Tokenizer
 from privacy_partition._errors import ConfigurationError, DetectionError, ModelError
 
 __all__ = [
+    "DEFAULT_MODEL_FILE",
     "DEFAULT_STRIDE_TOKENS",
     "DEFAULT_WINDOW_TOKENS",
     "ENTITY_MAPPING",
@@ -115,7 +116,7 @@ _BATCH_WINDOWS: Final = 8
 
 _NAME: Final = "RampartRecognizer"
 _EXPLANATION: Final = "Identified as {} by the Rampart token classifier"
-_MODEL_FILE: Final = Path("onnx") / "model_q4.onnx"
+DEFAULT_MODEL_FILE: Final = Path("onnx") / "model_q4.onnx"
 
 _FloatArray = npt.NDArray[np.float32]
 _IntArray = npt.NDArray[np.int64]
@@ -191,12 +192,13 @@ class RampartRecognizer(EntityRecognizer):
         model_dir: Path,
         *,
         supported_language: str = "en",
+        model_file: Path = DEFAULT_MODEL_FILE,
         threads: int = 1,
         window_tokens: int = DEFAULT_WINDOW_TOKENS,
         stride_tokens: int = DEFAULT_STRIDE_TOKENS,
         min_score: float = 0.5,
     ) -> None:
-        """Load the model in ``model_dir``.
+        """Load the model in ``model_dir`` (``model_file`` relative to it).
 
         ``window_tokens`` bounds one model input (special tokens included);
         consecutive windows share ``stride_tokens`` tokens, and each shared
@@ -216,7 +218,7 @@ class RampartRecognizer(EntityRecognizer):
 
         self._labels = _Labels.from_config(config.get("id2label", {}))
         self._tokenizer = _load_tokenizer(model_dir)
-        self._session = _load_session(model_dir, threads)
+        self._session = _load_session(model_dir, model_file, threads)
         self._input_names = frozenset(node.name for node in self._session.get_inputs())
         self._window = window_tokens - 2
         self._stride = stride_tokens
@@ -344,17 +346,17 @@ def _special_token(tokenizer: Tokenizer, token: str) -> int:
     return int(token_id)
 
 
-def _load_session(model_dir: Path, threads: int) -> ort.InferenceSession:
+def _load_session(model_dir: Path, model_file: Path, threads: int) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(
-            str(model_dir / _MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            str(model_dir / model_file), options, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises bare Exception subclasses
-        raise ModelError(f"rampart: cannot load {_MODEL_FILE} from {model_dir}") from exc
+        raise ModelError(f"rampart: cannot load {model_file} from {model_dir}") from exc
 
 
 def _plan_windows(count: int, window: int, stride: int) -> Iterator[tuple[int, int, int, int]]:
