@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +43,9 @@ DEFAULT_MAX_CHARS = 1 << 20
 # all-redacting sanitizer by about a third for a small loss of retention, at
 # several times the latency (figures in README.md).
 DEFAULT_NER_MODEL = True
+# Threads of the ONNX NER model: two halve its latency; more gain little on
+# short prompts and take cores from the app.
+DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 # Texts longer than this are analyzed in overlapping chunks, which bounds the
 # memory spaCy needs per call; the overlap (longer than a PEM key block) keeps
 # a value on a boundary whole in at least one chunk.
@@ -81,7 +85,7 @@ class AnalyzerConfig:
     min_score: float = DEFAULT_MIN_SCORE
     score_thresholds: Mapping[str, float] = field(default_factory=lambda: DEFAULT_THRESHOLDS)
     max_chars: int = DEFAULT_MAX_CHARS
-    threads: int = 1
+    threads: int = DEFAULT_THREADS
 
     def __post_init__(self) -> None:
         if not self.languages:
@@ -182,6 +186,7 @@ class Analyzer:
         ]
         if self.config.ner_model:
             from privacy_partition._artifacts import RAMPART, artifact_folder, verify_artifact
+            from privacy_partition._quantize import verify_int8
             from privacy_partition.detection.recognizers._rampart import RampartRecognizer
 
             # Verify only: fetching is `privacy-partition model build`'s job, so
@@ -189,9 +194,12 @@ class Analyzer:
             folder = artifact_folder(RAMPART, self.config.model_root)
             try:
                 verify_artifact(RAMPART, folder)
+                model_file = verify_int8(folder).relative_to(folder)
             except ModelError as error:
                 raise ModelError(f"{error}; run `privacy-partition model build`") from None
-            recognizers.append(RampartRecognizer(folder, threads=self.config.threads))
+            recognizers.append(
+                RampartRecognizer(folder, model_file=model_file, threads=self.config.threads)
+            )
         return recognizers
 
     @property
