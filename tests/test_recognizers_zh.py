@@ -90,6 +90,9 @@ def test_zh_has_all_recognizers_and_en_only_number_ones() -> None:
         "CnPassportRecognizer",
         "CnPersonNameRecognizer",
         "CnAddressRecognizer",
+        "CnOrganizationRecognizer",
+        "CnLocationRecognizer",
+        "CnLatinNameRecognizer",
     }
     assert set(en) == {
         "CnResidentIdRecognizer",
@@ -445,6 +448,102 @@ def test_non_addresses_are_not_reported(analyzer: AnalyzerEngine, text: str) -> 
     assert spans(analyzer, text, "LOCATION") == []
 
 
+# --- ORGANIZATION ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "organization"),
+    [
+        ("在哈尔滨工程大学就读本科期间", "哈尔滨工程大学"),
+        ("并在杜伦大学完成学位", "杜伦大学"),
+        ("中译英：香港理工大学首席研究员", "香港理工大学"),
+        ("我毕业于北京师范大学。", "北京师范大学"),
+        ("考入清华大学", "清华大学"),
+        ("她在深圳腾讯科技有限公司工作", "深圳腾讯科技有限公司"),
+        ("我去了华山医院看病", "华山医院"),
+        ("我在这家顺丰公司工作", "顺丰公司"),
+        ("新闻系微信公众号“艺传新闻小助手”中", "艺传新闻小助手"),
+        ("我们的品牌「小鹿茶」很受欢迎", "小鹿茶"),
+        ("加入阿里巴巴集团", "阿里巴巴集团"),
+    ],
+)
+def test_organizations(analyzer: AnalyzerEngine, text: str, organization: str) -> None:
+    assert spans(analyzer, text, "ORGANIZATION") == [organization]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我是大学生",
+        "这所大学很好",
+        "我想上大学",
+        "我在一家网络科技公司工作",
+        "我们公司很大",
+        "你建议公司使用哪种理论",
+        "为了提升公司管理者的领导力",
+        "他去了医院",
+        "请输入银行卡号",
+        "一所重点大学",
+        "分公司和总公司",
+        "公众号",
+        "985大学",
+    ],
+)
+def test_non_organizations(analyzer: AnalyzerEngine, text: str) -> None:
+    assert spans(analyzer, text, "ORGANIZATION") == []
+
+
+# --- LOCATION: provinces and cities ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("我来自广东省。", "广东省"),
+        ("我去过杭州市西湖区", "杭州市西湖区"),
+        ("新疆维吾尔自治区", None),
+        ("他在哈尔滨市工作", "哈尔滨市"),
+        ("广西壮族自治区南宁市", "广西壮族自治区南宁市"),
+    ],
+)
+def test_provinces_and_cities(analyzer: AnalyzerEngine, text: str, place: str | None) -> None:
+    results = [
+        (text[r.start : r.end])
+        for r in analyzer.analyze(text, language="zh", entities=["LOCATION"])
+        if r.recognition_metadata[RecognizerResult.RECOGNIZER_NAME_KEY] == "CnLocationRecognizer"
+    ]
+    assert results == ([place] if place else [])
+
+
+@pytest.mark.parametrize("text", ["住在北京", "北京市场很大", "上海市民", "超市很大", "城市生活"])
+def test_non_provinces_and_cities(analyzer: AnalyzerEngine, text: str) -> None:
+    assert spans(analyzer, text, "LOCATION") == []
+
+
+# --- PERSON: Latin-script names after Chinese cues -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("发封英语邮件告诉Tim，附件是备份", "Tim"),
+        ("请通知 John Smith 明天开会", "John Smith"),
+        ("给Anna发一封邮件", "Anna"),
+        ("我和Mike聊了一下", "Mike"),
+        ("感谢Lisa的帮助", "Lisa"),
+    ],
+)
+def test_latin_names_after_chinese_cues(analyzer: AnalyzerEngine, text: str, name: str) -> None:
+    assert spans(analyzer, text, "PERSON") == [name]
+
+
+@pytest.mark.parametrize(
+    "text", ["和Python一起用", "给Excel加公式", "告诉tim", "我用Java写", "和API对接"]
+)
+def test_non_latin_names_after_chinese_cues(analyzer: AnalyzerEngine, text: str) -> None:
+    assert spans(analyzer, text, "PERSON") == []
+
+
 # --- mixed text and English -----------------------------------------------------
 
 
@@ -510,6 +609,14 @@ def adversarial_texts() -> Iterator[str]:
         "先生",
         "王",
         "我叫王",
+        "大学",
+        "北京大学",
+        "王大学",
+        "公众号“",
+        "广东省",
+        "北京市朝阳区",
+        "告诉Tim",
+        "给Tim",
     ):
         yield (unit * (size // len(unit) + 1))[:size]
 

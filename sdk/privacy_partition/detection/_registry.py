@@ -36,6 +36,7 @@ from presidio_analyzer.predefined_recognizers import (
     UuidRecognizer,
 )
 
+from privacy_partition.detection.recognizers._cues import cue_recognizers
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
 from privacy_partition.detection.recognizers._zh import chinese_recognizers
 
@@ -226,4 +227,5 @@ def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
             recognizers += _presidio_language_neutral(language)
         recognizers += chinese_recognizers(language)
         recognizers += secret_recognizers(language)
+        recognizers += cue_recognizers(language)
     return recognizers

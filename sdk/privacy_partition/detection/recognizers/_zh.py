@@ -8,7 +8,13 @@ Detected entities:
 * ``CN_BANK_CARD``: 16-19 digit bank and UnionPay card numbers.
 * ``CN_PASSPORT``: passport numbers; confident only next to a passport context word.
 * ``PERSON`` and ``LOCATION`` (``zh`` only): names and addresses after a cue
-  such as 我叫, 姓名, 王先生 or 住址.
+  such as 我叫, 姓名, 王先生 or 住址; Latin-script names after a cue such as
+  告诉Tim or 给Tim发.
+* ``ORGANIZATION`` (``zh`` only): names ending in 大学, 公司, 医院, 银行 ...
+  (the Han characters before the suffix, up to a function word), and quoted
+  names after 公众号, 品牌, 产品 ...
+* ``LOCATION`` (``zh`` only): a province or major city with its administrative
+  suffix (广东省, 杭州市), with the districts and counties that follow it.
 
 Guarantees:
 
@@ -74,6 +80,8 @@ _NAME_CONTEXT: Final = ("姓名", "我叫", "名字", "联系人", "收件人", 
 _NAME_CONTEXT_EN: Final = ("name",)
 _ADDRESS_CONTEXT: Final = ("住址", "地址", "住在", "家住")
 _ADDRESS_CONTEXT_EN: Final = ("address",)
+_ORG_CONTEXT: Final = ("公司", "单位", "学校", "就读", "毕业", "工作")
+_ORG_CONTEXT_EN: Final = ("company", "organization", "university", "school")
 
 _PROVINCE_CODES: Final = frozenset(
     {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
@@ -537,6 +545,328 @@ def _address_end(text: str, start: int) -> int:
     return last_piece
 
 
+# Suffixes that end an organization name, longest first so 有限公司 wins over 公司.
+_ORG_SUFFIXES: Final = (
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "公司",
+    "集团",
+    "大学",
+    "学院",
+    "学校",
+    "中学",
+    "小学",
+    "幼儿园",
+    "银行",
+    "医院",
+    "研究所",
+    "研究院",
+    "事务所",
+    "工作室",
+    "俱乐部",
+    "协会",
+    "委员会",
+    "出版社",
+    "基金会",
+)
+# Characters that end the backward scan for an organization name: function
+# words, pronouns, verbs that precede a name (在哈尔滨工程大学, 考入清华大学),
+# demonstratives and numerals (这家公司, 一所大学).
+_ORG_STOP_CHARS: Final = frozenset(
+    "在于的是我你他她它们去到和与及或、了着过把被给对从向往为让请读考入进自至由"
+    "这那该某每哪各本此其贵几两一个上下也都很就还又而并但及即"
+)
+# Verbs that take an organization as object (建议公司, 加入集团): the scan stops
+# after them.
+_ORG_STOP_WORDS: Final = frozenset(
+    {"建议", "提升", "帮助", "加入", "成立", "创办", "管理", "离开", "负责", "代表", "服务"}
+    | {"支持", "推荐", "选择", "收购", "投资", "发展", "运营", "参与", "入职", "面试", "应聘"}
+    | {"就职", "任职", "创立", "经营", "介绍", "为了", "作为", "关于", "对于", "通过", "根据"}
+)
+# Measure words left at the start of a run by a stop character (这家 → 家).
+_ORG_MEASURE_CHARS: Final = frozenset("家所间座")
+# Words that describe a kind of organization, not one: a run made only of them
+# (网络科技公司, 重点大学, 分公司) is no name.
+_ORG_GENERIC_WORDS: Final = frozenset(
+    {"科技", "网络", "互联网", "软件", "信息", "技术", "贸易", "外贸", "投资", "咨询", "广告"}
+    | {"物流", "建筑", "教育", "培训", "金融", "保险", "证券", "商业", "国有", "民营", "私营"}
+    | {"外资", "合资", "上市", "大型", "小型", "中型", "知名", "著名", "重点", "普通", "综合"}
+    | {"名牌", "顶尖", "国外", "国内", "海外", "外国", "本地", "当地", "地方", "全国", "新"}
+    | {"老", "大", "小", "好", "总", "分", "子", "母", "私立", "公立", "民办", "公办", "理想"}
+    | {"师范", "医科", "理工", "工业", "农业", "职业", "技术", "艺术", "体育", "音乐", "美术"}
+    | {"商学", "法学", "医学", "管理", "设计", "传媒", "文化", "传播", "电子", "研发", "营销"}
+    | {"美国", "英国", "中国", "日本", "韩国", "德国", "法国", "世界", "国际", "跨国", "他们"}
+    | {"儿童", "社区", "人民", "公司", "集团", "学校", "大学", "银行", "医院", "研究", "开发"}
+)
+_MAX_ORG_NAME: Final = 12
+_MIN_ORG_NAME: Final = 2
+# A suffix inside a longer word: the name is no organization's.
+_ORG_SUFFIX_BREAKERS: Final = frozenset(
+    {"大学生", "中学生", "小学生", "学院派", "公司法", "银行卡", "医院里"}
+)
+
+
+class CnOrganizationRecognizer(_RawTextRecognizer):
+    """Organization names ending in 大学, 公司, 医院 ..., and quoted names after
+    公众号, 品牌, 产品 ... (the quotes are not part of the name)."""
+
+    _SUFFIX_SCORE: Final = 0.6
+    _QUOTED_SCORE: Final = 0.7
+
+    def __init__(self, language: str, context: Sequence[str]) -> None:
+        suffix = r"(?<=[\u4e00-\u9fff])(?:" + "|".join(_ORG_SUFFIXES) + ")"
+        quoted = (
+            r"(?:公众号|品牌|产品|店铺|平台|小程序|网站|账号)(?:名称?|名字)?[:：]?[ \u3000]?"
+            r"[“\"「『](?P<value>[^“”\"「」『』\n]{1,30})[”\"」』]"
+        )
+        self._suffix = Pattern("cn_org_suffix", suffix, self._SUFFIX_SCORE)
+        self._quoted = Pattern("cn_org_quoted", quoted, self._QUOTED_SCORE)
+        super().__init__(
+            entity="ORGANIZATION",
+            language=language,
+            patterns=[self._suffix, self._quoted],
+            context=context,
+        )
+
+    def _candidates(self, text: str) -> Iterator[_Candidate]:
+        suffix_re, quoted_re = self._compiled[0][1], self._compiled[1][1]
+        for match in suffix_re.finditer(text):
+            if text[match.end() - 2 : match.end() + 1] in _ORG_SUFFIX_BREAKERS:
+                continue
+            start = _org_start(text, match.start())
+            if start is not None:
+                yield _Candidate(start, match.end(), self._SUFFIX_SCORE, self._suffix)
+        for match in quoted_re.finditer(text):
+            start, end = match.span("value")
+            if text[start:end].strip():
+                yield _Candidate(start, end, self._QUOTED_SCORE, self._quoted)
+
+
+def _org_start(text: str, suffix_start: int) -> int | None:
+    """Start of the name before ``suffix_start``, None when there is none."""
+    start = suffix_start
+    limit = max(0, suffix_start - _MAX_ORG_NAME)
+    while start > limit and _is_han(text[start - 1]) and text[start - 1] not in _ORG_STOP_CHARS:
+        if text[start - 2 : start] in _ORG_STOP_WORDS:
+            break
+        start -= 1
+    while start < suffix_start and text[start] in _ORG_MEASURE_CHARS:
+        start += 1
+    if suffix_start - start < _MIN_ORG_NAME or _only_generic(text[start:suffix_start]):
+        return None
+    return start
+
+
+def _only_generic(run: str) -> bool:
+    """True when ``run`` splits into generic words only (greedy, longest first)."""
+    pos = 0
+    while pos < len(run):
+        for size in (3, 2, 1):
+            if run[pos : pos + size] in _ORG_GENERIC_WORDS:
+                pos += size
+                break
+        else:
+            return False
+    return True
+
+
+_PROVINCES: Final = (
+    "北京",
+    "天津",
+    "上海",
+    "重庆",
+    "河北",
+    "山西",
+    "辽宁",
+    "吉林",
+    "黑龙江",
+    "江苏",
+    "浙江",
+    "安徽",
+    "福建",
+    "江西",
+    "山东",
+    "河南",
+    "湖北",
+    "湖南",
+    "广东",
+    "海南",
+    "四川",
+    "贵州",
+    "云南",
+    "陕西",
+    "甘肃",
+    "青海",
+    "台湾",
+    "内蒙古",
+    "广西",
+    "西藏",
+    "宁夏",
+    "新疆",
+    "香港",
+    "澳门",
+)
+# Provincial capitals and other large cities (sub-provincial and the most
+# populous prefecture-level ones).
+_MAJOR_CITIES: Final = (
+    "广州",
+    "深圳",
+    "杭州",
+    "南京",
+    "武汉",
+    "成都",
+    "西安",
+    "苏州",
+    "郑州",
+    "长沙",
+    "沈阳",
+    "青岛",
+    "济南",
+    "大连",
+    "宁波",
+    "厦门",
+    "福州",
+    "合肥",
+    "昆明",
+    "南昌",
+    "哈尔滨",
+    "长春",
+    "石家庄",
+    "太原",
+    "南宁",
+    "贵阳",
+    "兰州",
+    "西宁",
+    "银川",
+    "乌鲁木齐",
+    "拉萨",
+    "呼和浩特",
+    "海口",
+    "三亚",
+    "无锡",
+    "佛山",
+    "东莞",
+    "温州",
+    "泉州",
+    "常州",
+    "南通",
+    "徐州",
+    "烟台",
+    "潍坊",
+    "唐山",
+    "珠海",
+    "中山",
+    "惠州",
+    "嘉兴",
+    "绍兴",
+    "金华",
+    "台州",
+    "扬州",
+    "洛阳",
+    "襄阳",
+    "宜昌",
+    "株洲",
+    "桂林",
+    "绵阳",
+    "保定",
+    "邯郸",
+    "大同",
+    "包头",
+    "鞍山",
+    "吉林",
+    "齐齐哈尔",
+    "芜湖",
+    "赣州",
+    "柳州",
+    "遵义",
+)
+_PROVINCE_SUFFIXES: Final = ("省", "市", "自治区", "特别行政区", "壮族自治区", "回族自治区")
+# A district or county after a province or city: up to four Han characters and
+# the suffix (朝阳区, 余杭区, 昌平县, 昆山市).
+_MAX_SUBDIVISIONS: Final = 3
+_CITY_WORD_BREAKERS: Final = frozenset({"市场", "市民", "市长", "市委", "市政", "市值"})
+
+
+class CnLocationRecognizer(_RawTextRecognizer):
+    """Provinces and major cities written with their suffix (广东省, 杭州市),
+    extended over the districts and counties that follow (北京市朝阳区)."""
+
+    _SCORE: Final = 0.6
+
+    def __init__(self, language: str, context: Sequence[str]) -> None:
+        names = sorted(set(_PROVINCES) | set(_MAJOR_CITIES), key=len, reverse=True)
+        suffixes = sorted(_PROVINCE_SUFFIXES, key=len, reverse=True)
+        # No surrounding Han check on the left: 在广东省 and 去杭州市 are common.
+        regex = "(?:" + "|".join(names) + ")(?:" + "|".join(suffixes) + ")"
+        self._place = Pattern("cn_province_city", regex, self._SCORE)
+        self._piece = re.compile(r"[\u4e00-\u9fff]{1,4}?[区县市]")
+        super().__init__(
+            entity="LOCATION", language=language, patterns=[self._place], context=context
+        )
+
+    def _candidates(self, text: str) -> Iterator[_Candidate]:
+        for match in self._compiled[0][1].finditer(text):
+            # 市场, 市民, 市长 ... after the name make it another word.
+            if text[match.end() - 1 : match.end() + 1] in _CITY_WORD_BREAKERS:
+                continue
+            end = match.end()
+            for _ in range(_MAX_SUBDIVISIONS):
+                piece = self._piece.match(text, end)
+                if piece is None or any(c in _ADDRESS_STOP_CHARS for c in piece.group()):
+                    break
+                end = piece.end()
+            yield _Candidate(match.start(), end, self._SCORE, self._place)
+
+
+# Cues before a Latin-script name in Chinese text: verbs that take a person
+# (告诉Tim) and 给/和/跟 only when a verb of communication follows the name.
+_LATIN_NAME_CUES: Final = (
+    "告诉",
+    "通知",
+    "转告",
+    "感谢",
+    "谢谢",
+    "抄送",
+    "发给",
+    "写给",
+    "回复",
+    "提醒",
+    "邀请",
+    "联系",
+    "问问",
+    "我叫",
+    "名字是",
+    "亲爱的",
+)
+
+
+class CnLatinNameRecognizer(_RawTextRecognizer):
+    """Capitalized Latin-script names after a Chinese cue: 告诉Tim, 给Tim发邮件."""
+
+    _SCORE: Final = 0.6
+
+    def __init__(self, language: str, context: Sequence[str]) -> None:
+        name = r"(?P<value>[A-Z][a-z]{1,15}(?: [A-Z][a-z]{1,15})?)(?![A-Za-z])"
+        regex = (
+            r"(?:"
+            + "|".join(_LATIN_NAME_CUES)
+            + r")[ ]?"
+            + name
+            + r"|(?:给|和|跟|与|向)[ ]?"
+            + name.replace("value", "paired")
+            + r"[ ]?(?=[发写打回寄说讲聊见讨沟汇])"
+        )
+        self._cue = Pattern("cn_latin_name_cue", regex, self._SCORE)
+        super().__init__(entity="PERSON", language=language, patterns=[self._cue], context=context)
+
+    def _candidates(self, text: str) -> Iterator[_Candidate]:
+        for match in self._compiled[0][1].finditer(text):
+            group = "value" if match.group("value") is not None else "paired"
+            start, end = match.span(group)
+            yield _Candidate(start, end, self._SCORE, self._cue)
+
+
 def chinese_recognizers(language: str) -> list[EntityRecognizer]:
     """Recognizers for Chinese personal data in ``language`` ("zh" or "en").
 
@@ -562,5 +892,8 @@ def chinese_recognizers(language: str) -> list[EntityRecognizer]:
         recognizers += [
             CnPersonNameRecognizer(language, words(_NAME_CONTEXT, _NAME_CONTEXT_EN)),
             CnAddressRecognizer(language, words(_ADDRESS_CONTEXT, _ADDRESS_CONTEXT_EN)),
+            CnOrganizationRecognizer(language, words(_ORG_CONTEXT, _ORG_CONTEXT_EN)),
+            CnLocationRecognizer(language, words(_ADDRESS_CONTEXT, _ADDRESS_CONTEXT_EN)),
+            CnLatinNameRecognizer(language, words(_NAME_CONTEXT, _NAME_CONTEXT_EN)),
         ]
     return recognizers
