@@ -117,3 +117,20 @@ def test_digests_differ_and_are_stable() -> None:
     digests = {name: shipped(name).digest for name in SHIPPED}
     assert len(set(digests.values())) == len(SHIPPED)
     assert digests == {name: shipped(name).digest for name in SHIPPED}
+
+
+def test_default_policy_replaces_what_is_tied_to_a_person() -> None:
+    policy = shipped("default")
+    for entity in ("LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"):
+        rule = policy.entity_rule(entity)
+        assert rule.action is Action.KEEP, entity
+        assert rule.for_relation("personal")[0] in {Action.REDACT, Action.PSEUDONYMIZE}, entity
+        assert rule.for_relation(None)[0] is Action.KEEP, entity
+
+
+def test_healthcare_redacts_personal_places_and_organizations() -> None:
+    policy = shipped("healthcare")
+    for entity in ("LOCATION", "ORGANIZATION"):
+        rule = policy.entity_rule(entity)
+        assert rule.action is Action.KEEP  # merged from default.yaml
+        assert rule.for_relation("personal") == (Action.REDACT, None)

@@ -436,3 +436,114 @@ def test_analyzer_for_runs_only_the_languages_it_analyzes(tmp_path: Path) -> Non
     analyzer = analyzer_for(load_policy(path), AnalyzerConfig(ner_model=False))
     assert analyzer.config.languages == ("en",)
     assert "PROJECT" in analyzer.supported_entities
+
+
+# -- relations: values tied to a person ------------------------------------------
+
+
+def personal(entity_type: str, start: int = 0, end: int = 4) -> Finding:
+    return Finding(entity_type, start, end, 0.9, "TestRecognizer", "en", relation="personal")
+
+
+RELATION_ENTITIES = {
+    "ORGANIZATION": {"action": "keep", "personal": {"action": "pseudonymize"}},
+    "LOCATION": {"action": "keep", "personal": {"action": "local"}},
+    "NRP": {"action": "keep", "personal": {"action": "seal", "recipient": "payments"}},
+    "DATE_TIME": {"action": "keep"},
+}
+
+
+@pytest.fixture(scope="module")
+def relation_engine() -> PolicyEngine:
+    policy = make_policy(
+        entities=RELATION_ENTITIES,
+        recipients={"payments": {}},
+        routing=[{"name": "default", "route": "cloud"}],
+    )
+    return PolicyEngine(policy)
+
+
+def test_personal_override_applies_only_to_personal_findings(
+    relation_engine: PolicyEngine,
+) -> None:
+    decision = relation_engine.decide(
+        [finding("ORGANIZATION"), personal("ORGANIZATION", 5, 9), personal("DATE_TIME", 10, 14)]
+    )
+    assert [(a.action, a.relation) for a in decision.actions] == [
+        (Action.KEEP, None),
+        (Action.PSEUDONYMIZE, "personal"),
+        (Action.KEEP, "personal"),  # no override: the rule's own action
+    ]
+    assert decision.route is Route.CLOUD
+
+
+def test_personal_override_seals_to_its_recipient(relation_engine: PolicyEngine) -> None:
+    (action,) = relation_engine.decide([personal("NRP")]).actions
+    assert (action.action, action.recipient) == (Action.SEAL, "payments")
+
+
+def test_personal_local_override_forces_the_route(relation_engine: PolicyEngine) -> None:
+    general = relation_engine.decide([finding("LOCATION")])
+    assert general.route is Route.CLOUD
+    tied = relation_engine.decide([personal("LOCATION")])
+    assert tied.route is Route.LOCAL
+    assert tied.rules[0] == "entities.LOCATION.personal"
+    assert "LOCATION tied to a person found" in tied.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"action": "keep", "personal": {"action": "seal"}}, "needs a recipient"),
+        (
+            {"action": "keep", "personal": {"action": "redact", "recipient": "payments"}},
+            "only for action 'seal'",
+        ),
+        ({"action": "keep", "personal": {"action": "seal", "recipient": "nobody"}}, "nobody"),
+        ({"action": "keep", "personal": {"action": "keep", "personal": {}}}, "Extra inputs"),
+    ],
+)
+def test_personal_override_is_validated(rule: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_policy(entities={"ORGANIZATION": rule}, recipients={"payments": {}})
+
+
+def test_embedded_tests_check_relations(analyzer: Analyzer) -> None:
+    policy = make_policy(
+        entities={"ORGANIZATION": {"action": "keep", "personal": {"action": "redact"}}},
+        tests=[
+            {
+                "prompt": "I work at Google as a compliance officer.",
+                "expect": {"relations": {"ORGANIZATION": "personal"}},
+            },
+            {
+                "prompt": "I work at Google as a compliance officer.",
+                "expect": {"relations": {"ORGANIZATION": "general"}},
+            },
+            {
+                "prompt": "What does Google's search ranking weigh most?",
+                "expect": {"relations": {"ORGANIZATION": "general", "PERSON": "general"}},
+            },
+        ],
+    )
+    first, second, third = run_policy_tests(policy, analyzer)
+    assert first.passed
+    assert second.failures == ("relations: expected ORGANIZATION to be general, got personal",)
+    assert third.failures == ("relations: expected PERSON to be general, but none was found",)
+
+
+def test_explain_shows_relation_and_rule(analyzer: Analyzer) -> None:
+    policy = make_policy(
+        entities={"ORGANIZATION": {"action": "keep", "personal": {"action": "redact"}}}
+    )
+    view = explain(policy, analyzer, "I work at Google as a compliance officer.")
+    (entry,) = view["findings"]
+    assert (entry["relation"], entry["rule"], entry["action"]) == (
+        "personal",
+        "entities.ORGANIZATION.personal",
+        "redact",
+    )
+    general = explain(policy, analyzer, "What does Google's search ranking weigh most?")
+    assert [(f["relation"], f["rule"]) for f in general["findings"]] == [
+        (None, "entities.ORGANIZATION")
+    ]

@@ -26,6 +26,7 @@ from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._language import detect_languages
 from privacy_partition.detection._nlp import DEFAULT_SPACY_PIPELINE, FastSpacyNlpEngine
 from privacy_partition.detection._registry import recognizers_for
+from privacy_partition.detection._relations import mark_relations
 from privacy_partition.detection._resolve import resolve
 
 __all__ = [
@@ -238,12 +239,13 @@ class Analyzer:
         return [_to_finding(r, language) for r in results]
 
     def _finish(self, findings: list[Finding], text: str) -> list[Finding]:
-        return resolve(
+        resolved = resolve(
             findings,
             text,
             min_score=self.config.min_score,
             thresholds=self.config.score_thresholds,
         )
+        return mark_relations(text, resolved)
 
     def _guarded(self, work: Callable[[], None]) -> None:
         """Run ``work`` under the lock; any failure becomes an opaque DetectionError.

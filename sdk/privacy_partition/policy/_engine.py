@@ -5,7 +5,9 @@ How a decision is made:
 1. Each finding gets its entity type's rule (``entities.<TYPE>``, else
    ``entities.default``, else redact). A finding scored under the rule's
    ``min_score`` is treated as absent: it is kept as it is and counts for no
-   condition.
+   condition. A finding the text ties to a person (``relation: personal``)
+   gets the rule's ``personal`` override when it has one, recorded as
+   ``entities.<TYPE>.personal``.
 2. A finding whose action is ``block`` or ``local`` forces that route.
 3. The first routing rule whose conditions all hold gives a route; when none
    holds the route is ``cloud`` (recorded as ``routing.<none>``).
@@ -25,6 +27,7 @@ from typing import Any, Final
 from privacy_partition._actions import Action, FindingAction, Route
 from privacy_partition.detection import Analyzer, Finding
 from privacy_partition.detection._language import detect_languages
+from privacy_partition.detection._relations import PERSONAL
 from privacy_partition.policy._schema import Condition, EntityRule, Policy, RoutingRule
 
 __all__ = ["Decision", "PolicyEngine", "explain"]
@@ -125,15 +128,18 @@ class PolicyEngine:
         forced: dict[str, tuple[Route, str]] = {}  # rule name -> (route, entity type)
         counts: Counter[str] = Counter()
         for finding in findings:
-            rule_name, rule = self._rule_for(finding.entity_type)
+            rule_name, rule = self._rule_for(finding)
             if rule.min_score is not None and finding.score < rule.min_score:
                 ignored[(finding.entity_type, rule.min_score)] += 1
                 actions.append(FindingAction(finding, Action.KEEP))
                 continue
             counts[finding.entity_type] += 1
-            actions.append(FindingAction(finding, rule.action, recipient=rule.recipient))
-            if rule.action in _FORCED:
-                forced.setdefault(rule_name, (_FORCED[rule.action], finding.entity_type))
+            action, recipient = rule.for_relation(finding.relation)
+            actions.append(
+                FindingAction(finding, action, recipient=recipient, relation=finding.relation)
+            )
+            if action in _FORCED:
+                forced.setdefault(rule_name, (_FORCED[action], finding.entity_type))
 
         present = _Present(
             counts=counts,
@@ -159,7 +165,8 @@ class PolicyEngine:
         ]
         for name, (forced_route, entity) in forced.items():
             verb = "refuses the request" if forced_route is Route.BLOCK else "keeps it local"
-            reasons.append(f"{entity} found: rule {name} {verb}")
+            tied = " tied to a person" if name.endswith(".personal") else ""
+            reasons.append(f"{entity}{tied} found: rule {name} {verb}")
         if matched is None:
             reasons.append(f"no routing rule matched: {Route.CLOUD.value}")
         else:
@@ -178,11 +185,21 @@ class PolicyEngine:
             policy_digest=self._policy.digest,
         )
 
-    def _rule_for(self, entity_type: str) -> tuple[str, EntityRule]:
+    def _rule_for(self, finding: Finding) -> tuple[str, EntityRule]:
+        """The rule for ``finding`` and its name, ``.personal`` added when that override applies."""
         entities = self._policy.entities
+        entity_type = finding.entity_type
         if entity_type in entities:
-            return f"entities.{entity_type}", entities[entity_type]
-        return "entities.default", self._policy.entity_rule(entity_type)
+            name, rule = f"entities.{entity_type}", entities[entity_type]
+        else:
+            name, rule = "entities.default", self._policy.entity_rule(entity_type)
+        if rule.personal is not None and finding.relation == PERSONAL:
+            name += ".personal"
+        return name, rule
+
+    def rule_name(self, finding: Finding) -> str:
+        """The name of the entity rule that decides ``finding``'s action (for explain)."""
+        return self._rule_for(finding)[0]
 
     def _route(self, present: _Present) -> tuple[str, Route, str | None]:
         """The first matching routing rule: its name, route and why it matched."""
@@ -254,17 +271,19 @@ def explain(
     """Why ``policy`` decides what it does for ``text``, as JSON-serializable data.
 
     Values appear masked (first character, then '*'). ``language`` defaults
-    to the main language of ``text``.
+    to the main language of ``text``. Each finding shows its ``relation``
+    (``personal`` when the text ties it to a person, else ``null``) and the
+    rule that gave its action.
     """
     findings = analyzer.analyze(text, language)
     request_language = language or detect_languages(text, analyzer.config.languages)[0]
-    decision = PolicyEngine(policy).decide(
-        findings, language=request_language, topics=topics, metadata=metadata
-    )
+    engine = PolicyEngine(policy)
+    decision = engine.decide(findings, language=request_language, topics=topics, metadata=metadata)
     view = decision.as_dict()
     view["language"] = request_language
     for entry, action in zip(view["actions"], decision.actions, strict=True):
         entry["value"] = masked(action.finding.value_in(text))
+        entry["rule"] = engine.rule_name(action.finding)
         entry["becomes"] = _BECOMES[action.action]
     view["findings"] = view.pop("actions")
     return view

@@ -38,6 +38,7 @@ from pydantic_core import InitErrorDetails
 
 from privacy_partition._actions import Action, Route
 from privacy_partition.detection import DEFAULT_MIN_SCORE, AnalyzerConfig
+from privacy_partition.detection._relations import PERSONAL
 from privacy_partition.policy._recognizers import (
     CompiledPattern,
     PolicyPatternRecognizer,
@@ -54,6 +55,7 @@ __all__ = [
     "Expectation",
     "Fallback",
     "PatternSpec",
+    "PersonalRule",
     "Policy",
     "PolicyTest",
     "Recipient",
@@ -210,6 +212,32 @@ class Detection(_Closed):
 # -- entities and recipients ---------------------------------------------------
 
 
+def _check_recipient(action: Action, recipient: str | None) -> None:
+    if action is Action.SEAL and recipient is None:
+        raise ValueError("action 'seal' needs a recipient")
+    if action is not Action.SEAL and recipient is not None:
+        raise ValueError(f"a recipient is only for action 'seal', not {action.value!r}")
+
+
+class PersonalRule(_Closed):
+    """What happens instead to a finding the text ties to a person.
+
+    "I work at Google", "my daughter's school in Dammam": the value is
+    personal data there, though the same type is general knowledge when a
+    prompt merely talks about it (see ``detection._relations``).
+    """
+
+    action: Action
+    """What happens to each personal finding; ``local`` and ``block`` force the route."""
+    recipient: Name | None = None
+    """The recipient a ``seal`` action seals to (seal only)."""
+
+    @model_validator(mode="after")
+    def _recipient_for_seal(self) -> PersonalRule:
+        _check_recipient(self.action, self.recipient)
+        return self
+
+
 class EntityRule(_Closed):
     """What happens to findings of one entity type."""
 
@@ -219,14 +247,19 @@ class EntityRule(_Closed):
     """The recipient a ``seal`` action seals to (seal only)."""
     min_score: Score | None = None
     """Findings scored under this are treated as absent: kept, and ignored by routing."""
+    personal: PersonalRule | None = None
+    """The rule for findings tied to a person (``relation: personal``); default: ``action``."""
 
     @model_validator(mode="after")
     def _recipient_for_seal(self) -> EntityRule:
-        if self.action is Action.SEAL and self.recipient is None:
-            raise ValueError("action 'seal' needs a recipient")
-        if self.action is not Action.SEAL and self.recipient is not None:
-            raise ValueError(f"a recipient is only for action 'seal', not {self.action.value!r}")
+        _check_recipient(self.action, self.recipient)
         return self
+
+    def for_relation(self, relation: str | None) -> tuple[Action, str | None]:
+        """The action and recipient for a finding with ``relation``."""
+        if relation == PERSONAL and self.personal is not None:
+            return self.personal.action, self.personal.recipient
+        return self.action, self.recipient
 
 
 DEFAULT_ENTITY_RULE: Final = EntityRule(action=Action.REDACT)
@@ -321,6 +354,8 @@ class Expectation(_Closed):
     """Entity types that must not be among the findings."""
     actions: dict[EntityType, Action] = Field(default_factory=dict)
     """The action every finding of a type must get."""
+    relations: dict[EntityType, Literal["personal", "general"]] = Field(default_factory=dict)
+    """Whether every finding of a type is tied to a person (``personal``) or not (``general``)."""
     rules: tuple[Text, ...] = ()
     """Rules that must fire (``entities.<TYPE>``, ``routing.<name>``)."""
     cloud_text_excludes: tuple[Text, ...] = ()
@@ -402,9 +437,14 @@ class Policy(_Closed):
     def _entity_errors(self) -> list[InitErrorDetails]:
         errors = []
         for entity, rule in self.entities.items():
-            if rule.recipient is not None and rule.recipient not in self.recipients:
-                message = f"unknown recipient {rule.recipient!r} ({_declared(self.recipients)})"
-                errors.append(_reference_error(("entities", entity, "recipient"), message, rule))
+            personal = rule.personal.recipient if rule.personal else None
+            for loc, recipient in (
+                (("entities", entity, "recipient"), rule.recipient),
+                (("entities", entity, "personal", "recipient"), personal),
+            ):
+                if recipient is not None and recipient not in self.recipients:
+                    message = f"unknown recipient {recipient!r} ({_declared(self.recipients)})"
+                    errors.append(_reference_error(loc, message, recipient))
         return errors
 
     def _routing_errors(self) -> list[InitErrorDetails]:

@@ -100,6 +100,14 @@ def _differences(test: PolicyTest, decision: Decision) -> list[str]:
             failures.append(
                 f"actions: expected {entity} to be {action.value}, got {', '.join(got)}"
             )
+    for entity, relation in expect.relations.items():
+        got = sorted(
+            {a.relation or "general" for a in decision.actions if a.finding.entity_type == entity}
+        )
+        if not got:
+            failures.append(f"relations: expected {entity} to be {relation}, but none was found")
+        elif got != [relation]:
+            failures.append(f"relations: expected {entity} to be {relation}, got {', '.join(got)}")
     failures += [
         f"rules: expected {rule} to fire (fired: {', '.join(decision.rules)})"
         for rule in expect.rules
