@@ -351,6 +351,9 @@ def _load_session(model_dir: Path, model_file: Path, threads: int) -> ort.Infere
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle worker threads would otherwise spin after each run, taking the CPU
+    # that the app and spaCy need between requests.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(
             str(model_dir / model_file), options, providers=["CPUExecutionProvider"]
