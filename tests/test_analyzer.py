@@ -289,3 +289,21 @@ def test_extra_recognizers_run_beside_the_built_in_ones() -> None:
     analyzer = Analyzer(AnalyzerConfig(ner_model=False), recognizers=[employee])
     text = "Badge EMP-123456, mail a@example.org"
     assert {f.entity_type for f in analyzer.analyze(text)} == {"EMPLOYEE_ID", "EMAIL_ADDRESS"}
+
+
+@pytest.mark.parametrize(
+    ("text", "zip_code"),
+    [
+        ("Ship it to Springfield, IL 62704 by Monday.", "62704"),
+        ("My zip code is 94105", "94105"),
+        ("Postal code: 10001-1234", "10001-1234"),
+    ],
+)
+def test_us_zip_codes_are_found(analyzer: Analyzer, text: str, zip_code: str) -> None:
+    zips = [f for f in analyzer.analyze(text) if f.entity_type == "ZIP_CODE"]
+    assert any(zip_code in f.value_in(text) for f in zips)
+
+
+@pytest.mark.parametrize("text", ["We sold 12345 units", "it took 20500 tries", "in 30301 ways"])
+def test_bare_five_digit_numbers_are_not_zip_codes(analyzer: Analyzer, text: str) -> None:
+    assert "ZIP_CODE" not in {f.entity_type for f in analyzer.analyze(text)}

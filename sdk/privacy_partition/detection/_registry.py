@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -178,6 +178,20 @@ class WindowedUrlRecognizer(UrlRecognizer):
         return _in_windows(analyze_run, text, runs, entities, nlp_artifacts)
 
 
+def _us_zip_code() -> PatternRecognizer:
+    """US ZIP codes: after a two-letter state code ("Washington, DC 20500"), or
+    anywhere with ZIP context; a bare five-digit number is too often not one."""
+    return PatternRecognizer(
+        supported_entity="ZIP_CODE",
+        name="UsZipCodeRecognizer",
+        patterns=[
+            Pattern("ZIP after state", r"(?<=\b(?-i:[A-Z]{2}) )\d{5}(?:-\d{4})?\b", 0.6),
+            Pattern("ZIP (weak)", r"\b\d{5}(?:-\d{4})?\b", 0.1),
+        ],
+        context=["zip", "zipcode", "postal", "postcode"],
+    )
+
+
 def _presidio_english() -> list[EntityRecognizer]:
     return [
         CreditCardRecognizer(),
@@ -197,6 +211,7 @@ def _presidio_english() -> list[EntityRecognizer]:
         WindowedPhoneRecognizer(supported_regions=_PHONE_REGIONS),
         WindowedUrlRecognizer(),
         UuidRecognizer(),
+        _us_zip_code(),
     ]
 
 
