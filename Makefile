@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
 
-.PHONY: demo test lint typecheck models bench-detect bench-transform eval-detect eval-policy clean
+.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway proto eval-detect eval-policy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ eval-detect: models
 # sanitize + restore cost of a prompt with 50 findings, detection excluded.
 bench-transform: $(VENV)/.installed
 	$(PY) bench/transform_cost.py
+
+# Loopback load on the reference gateway (echo upstream), bounded in count and time.
+bench-gateway: $(VENV)/.installed
+	$(PY) bench/gateway_load.py --clients 16 --requests 5000 --seconds 20
+
+# Regenerate the gRPC code from proto/ (a test fails when it is stale).
+proto: $(VENV)/.installed
+	$(PY) proto/generate.py
 
 # Leak, retention and cloud share of a policy (default: policies/default.yaml).
 POLICY ?= policies/default.yaml

@@ -166,6 +166,47 @@ def _sanitize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from privacy_partition.cloud import EchoUpstream, GatewayServer, HostedRecipient, ServerTls
+
+    tls = None
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ConfigurationError("--tls-cert and --tls-key go together")
+        tls = ServerTls(
+            args.tls_cert.read_bytes(),
+            args.tls_key.read_bytes(),
+            args.client_ca.read_bytes() if args.client_ca else None,
+        )
+    elif args.client_ca:
+        raise ConfigurationError("--client-ca needs --tls-cert and --tls-key")
+    recipients = []
+    for spec in args.recipient or ["booking"]:
+        name, _, key_file = spec.partition("=")
+        recipients.append(
+            HostedRecipient.from_pem_file(name, key_file)
+            if key_file
+            else HostedRecipient.generate(name)
+        )
+
+    async def run() -> None:
+        server = GatewayServer(EchoUpstream(), recipients, tls=tls)
+        port = await server.start(f"{args.host}:{args.port}")
+        print(f"gateway serving on {args.host}:{port} (upstream echo)", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
 def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
     parser.add_argument(
         "--ner-model",
@@ -223,6 +264,26 @@ def _parser() -> argparse.ArgumentParser:
     sanitize.add_argument("--jsonl", action="store_true", required=True, help="JSONL in and out")
     _add_ner_flag(sanitize, DEFAULT_NER_MODEL)
     sanitize.set_defaults(run=_sanitize)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference gRPC gateway (upstream: echo, for tests and leak audits)",
+        description="Runs the reference gateway until SIGINT or SIGTERM, then drains "
+        "in-flight calls. Without TLS it listens in plaintext: use that on loopback only.",
+    )
+    serve.add_argument("--upstream", choices=["echo"], default="echo", help="the upstream model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key")
+    serve.add_argument("--client-ca", type=Path, help="PEM CA for client certificates (mTLS)")
+    serve.add_argument(
+        "--recipient",
+        action="append",
+        metavar="NAME[=KEY.pem]",
+        help="a hosted recipient; a fresh key when no file is given (default: booking)",
+    )
+    serve.set_defaults(run=_serve)
 
     policy = commands.add_parser("policy", help="check, test or explain a policy file")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")

@@ -1,0 +1,419 @@
+"""The reference gateway: a ``grpc.aio`` server that forwards sanitized requests upstream.
+
+Stateless: every request carries what it needs. For each request the
+gateway checks it against ``ServerLimits`` (INVALID_ARGUMENT with a reason
+that names indexes and limits, never content), hands each sealed value to
+its hosted recipient, and only then calls the upstream with the chat turns.
+A sealed value that does not open fails the request before the upstream is
+called. The standard ``grpc.health.v1`` service reports SERVING while the
+gateway runs, and server reflection lists the services.
+
+Logs carry codes and counts only, never a prompt, an answer or a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from privacy_partition._errors import ConfigurationError, PrivacyPartitionError, RestoreError
+from privacy_partition.cloud._pb import gateway_pb2 as pb
+from privacy_partition.cloud._recipients import HostedRecipient
+from privacy_partition.cloud._types import (
+    ChatMessage,
+    Delivery,
+    GenerationOptions,
+    finish_to_pb,
+    recipient_to_pb,
+    sealed_from_pb,
+    usage_to_pb,
+)
+from privacy_partition.cloud._upstream import Upstream
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "SERVICE_NAME",
+    "BackgroundGateway",
+    "GatewayServer",
+    "GatewayStats",
+    "ServerLimits",
+    "ServerTls",
+]
+
+logger = logging.getLogger("privacy_partition.cloud")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Gateway"].full_name
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_DIGEST = re.compile(r"[0-9a-f]{0,128}")
+_MAX_STOP = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What one gateway accepts. Checked at construction; enforced on every request."""
+
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # each request and answer
+    max_concurrent_streams: int = 100  # HTTP/2 streams per connection
+    max_concurrent_rpcs: int = 1000  # calls in flight in the whole server; more: RESOURCE_EXHAUSTED
+    max_messages: int = 256  # chat turns per request
+    max_prompt_chars: int = 1_000_000  # all turns together
+    max_sealed: int = 64  # sealed values per request
+    max_tokens: int = 32_768  # the largest max_tokens a request may ask for
+    shutdown_grace_s: float = 5.0  # how long in-flight calls may finish on stop
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_message_bytes",
+            "max_concurrent_streams",
+            "max_concurrent_rpcs",
+            "max_messages",
+            "max_prompt_chars",
+            "max_sealed",
+            "max_tokens",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"ServerLimits.{name} must be at least 1")
+        if self.shutdown_grace_s < 0:
+            raise ConfigurationError("ServerLimits.shutdown_grace_s must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTls:
+    """The gateway's certificate chain and key (PEM); with ``client_ca``, mTLS is required."""
+
+    certificate_chain: bytes
+    private_key: bytes = field(repr=False)
+    client_ca: bytes | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.private_key, self.certificate_chain)],
+            root_certificates=self.client_ca,
+            require_client_auth=self.client_ca is not None,
+        )
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    """Counters since start (read them from any thread; they are written on the server's loop)."""
+
+    requests: int = 0
+    rejected: int = 0
+    streams_completed: int = 0
+    streams_cancelled: int = 0
+    sealed_opened: int = 0
+
+
+class _Rejected(Exception):
+    def __init__(self, code: grpc.StatusCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    request_id: str
+    messages: tuple[ChatMessage, ...]
+    options: GenerationOptions
+
+
+class GatewayServer:
+    """The gateway on ``grpc.aio``. One instance serves one address; start it once.
+
+    ``upstream`` answers; ``recipients`` open sealed values. Without ``tls``
+    the gateway listens in clear text: for loopback tests only.
+    """
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        recipients: Iterable[HostedRecipient] = (),
+        *,
+        limits: ServerLimits | None = None,
+        tls: ServerTls | None = None,
+    ) -> None:
+        self._upstream = upstream
+        self._recipients = {r.name: r for r in recipients}
+        self._limits = limits or ServerLimits()
+        self._tls = tls
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self.stats = GatewayStats()
+
+    def __repr__(self) -> str:
+        return (
+            f"GatewayServer(upstream={self._upstream!r}, recipients={sorted(self._recipients)!r},"
+            f" tls={self._tls is not None})"
+        )
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self, address: str = "127.0.0.1:0") -> int:
+        """Listen on ``address`` (port 0: the OS picks one) and serve; return the port."""
+        if self._server is not None:
+            raise ConfigurationError("this gateway was already started")
+        limits = self._limits
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limits.max_message_bytes),
+                ("grpc.max_send_message_length", limits.max_message_bytes),
+                ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+                # Accept the clients' keepalive pings (every 30 s by default), refuse floods.
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=limits.max_concurrent_rpcs,
+        )
+        server.add_generic_rpc_handlers((self._handlers(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        if self._tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, self._tls.credentials())
+        if port == 0:
+            raise ConfigurationError(f"cannot listen on {address}")
+        await server.start()
+        self._server = server
+        for service in ("", SERVICE_NAME):
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("gateway listening on port %d (tls=%s)", port, self._tls is not None)
+        return port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Report NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
+        if self._server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(self._limits.shutdown_grace_s if grace_s is None else grace_s)
+        logger.info("gateway stopped")
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    def _handlers(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "Generate": grpc.unary_unary_rpc_method_handler(
+                    self._generate,
+                    request_deserializer=pb.GenerateRequest.FromString,
+                    response_serializer=pb.GenerateResponse.SerializeToString,
+                ),
+                "GenerateStream": grpc.unary_stream_rpc_method_handler(
+                    self._generate_stream,
+                    request_deserializer=pb.GenerateRequest.FromString,
+                    response_serializer=pb.GenerateChunk.SerializeToString,
+                ),
+                "GetRecipients": grpc.unary_unary_rpc_method_handler(
+                    self._get_recipients,
+                    request_deserializer=pb.GetRecipientsRequest.FromString,
+                    response_serializer=pb.GetRecipientsResponse.SerializeToString,
+                ),
+            },
+        )
+
+    # -- methods ------------------------------------------------------------
+
+    async def _generate(
+        self,
+        request: pb.GenerateRequest,
+        context: grpc.aio.ServicerContext[pb.GenerateRequest, pb.GenerateResponse],
+    ) -> pb.GenerateResponse:
+        self.stats.requests += 1
+        try:
+            checked = self._check(request)
+            deliveries = self._deliver(request, checked.request_id)
+        except _Rejected as rejected:
+            await self._abort(context, rejected)
+        answer = await self._upstream.generate(checked.messages, checked.options)
+        return pb.GenerateResponse(
+            request_id=checked.request_id,
+            text=answer.text,
+            finish_reason=finish_to_pb(answer.finish_reason),
+            usage=usage_to_pb(answer.usage),
+            deliveries=[pb.Delivery(handle=d.handle, recipient=d.recipient) for d in deliveries],
+        )
+
+    async def _generate_stream(
+        self,
+        request: pb.GenerateRequest,
+        context: grpc.aio.ServicerContext[pb.GenerateRequest, pb.GenerateChunk],
+    ) -> AsyncIterator[pb.GenerateChunk]:
+        self.stats.requests += 1
+        try:
+            checked = self._check(request)
+            deliveries = self._deliver(request, checked.request_id)
+        except _Rejected as rejected:
+            await self._abort(context, rejected)
+        index = 0
+        try:
+            async for piece in self._upstream.stream(checked.messages, checked.options):
+                chunk = pb.GenerateChunk(
+                    request_id=checked.request_id, text=piece.text, index=index
+                )
+                if index == 0:
+                    chunk.deliveries.extend(
+                        pb.Delivery(handle=d.handle, recipient=d.recipient) for d in deliveries
+                    )
+                if piece.finish_reason is not None:
+                    chunk.finish_reason = finish_to_pb(piece.finish_reason)
+                if piece.usage is not None:
+                    chunk.usage.CopyFrom(usage_to_pb(piece.usage))
+                yield chunk
+                index += 1
+        except asyncio.CancelledError:
+            # The client cancelled or its deadline passed: the upstream stream is closed with us.
+            self.stats.streams_cancelled += 1
+            logger.debug("stream cancelled after %d chunks", index)
+            raise
+        self.stats.streams_completed += 1
+
+    async def _get_recipients(
+        self,
+        request: pb.GetRecipientsRequest,
+        context: grpc.aio.ServicerContext[pb.GetRecipientsRequest, pb.GetRecipientsResponse],
+    ) -> pb.GetRecipientsResponse:
+        return pb.GetRecipientsResponse(
+            recipients=[recipient_to_pb(r.recipient) for r in self._recipients.values()]
+        )
+
+    async def _abort(
+        self, context: grpc.aio.ServicerContext[Any, Any], rejected: _Rejected
+    ) -> NoReturn:
+        self.stats.rejected += 1
+        logger.info("request rejected: %s", rejected.code.name)
+        await context.abort(rejected.code, rejected.reason)
+        raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    # -- checks -------------------------------------------------------------
+
+    def _check(self, request: pb.GenerateRequest) -> _Checked:
+        """The request's turns and options, or ``_Rejected`` with a reason free of content."""
+        limits = self._limits
+
+        def invalid(reason: str) -> NoReturn:
+            raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, reason)
+
+        if not _REQUEST_ID.fullmatch(request.request_id):
+            invalid("request_id must be 1 to 64 characters of letters, digits, '._:-'")
+        if len(request.policy.name) > 64 or not _DIGEST.fullmatch(request.policy.digest):
+            invalid("policy.name must be at most 64 characters, policy.digest lower-case hex")
+        if not request.messages:
+            invalid("messages must hold at least one turn")
+        if len(request.messages) > limits.max_messages:
+            invalid(f"messages holds more than {limits.max_messages} turns")
+        messages: list[ChatMessage] = []
+        chars = 0
+        for index, wire in enumerate(request.messages):
+            message = ChatMessage.from_pb(wire)
+            if message is None:
+                invalid(f"messages[{index}] has no known role")
+            chars += len(message.content)
+            messages.append(message)
+        if chars > limits.max_prompt_chars:
+            invalid(f"the turns hold more than {limits.max_prompt_chars} characters")
+        if len(request.sealed) > limits.max_sealed:
+            invalid(f"sealed holds more than {limits.max_sealed} values")
+        options = GenerationOptions.from_pb(request.options)
+        if options.max_tokens > limits.max_tokens:
+            invalid(f"options.max_tokens is over {limits.max_tokens}")
+        if options.temperature is not None and not 0.0 <= options.temperature <= 2.0:
+            invalid("options.temperature must lie in [0, 2]")
+        if options.top_p is not None and not 0.0 < options.top_p <= 1.0:
+            invalid("options.top_p must lie in (0, 1]")
+        if len(options.stop) > _MAX_STOP:
+            invalid(f"options.stop holds more than {_MAX_STOP} sequences")
+        return _Checked(request.request_id, tuple(messages), options)
+
+    def _deliver(self, request: pb.GenerateRequest, request_id: str) -> tuple[Delivery, ...]:
+        """Open every sealed value at its recipient, before anything reaches the upstream."""
+        deliveries = []
+        turns = [m.content for m in request.messages]
+        for index, wire in enumerate(request.sealed):
+            recipient = self._recipients.get(wire.recipient)
+            if recipient is None:
+                raise _Rejected(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] names no hosted recipient"
+                )
+            if wire.key_id != recipient.recipient.key_id:
+                # The client sealed to a key the recipient no longer holds: fetch keys again.
+                raise _Rejected(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"sealed[{index}] is sealed to a key the recipient does not hold",
+                )
+            if not wire.handle or not any(wire.handle in turn for turn in turns):
+                raise _Rejected(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] has a handle no turn uses"
+                )
+            try:
+                deliveries.append(recipient.accept(request_id, sealed_from_pb(wire)))
+            except (RestoreError, PrivacyPartitionError):
+                raise _Rejected(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] does not open"
+                ) from None
+            self.stats.sealed_opened += 1
+        return tuple(deliveries)
+
+
+class BackgroundGateway:
+    """Runs a ``GatewayServer`` on its own event loop in a daemon thread.
+
+    The loopback fixture for tests and examples, and the way a synchronous
+    program hosts a gateway::
+
+        with BackgroundGateway(GatewayServer(EchoUpstream())) as gateway:
+            client = GatewayClient(gateway.target, insecure=True)
+    """
+
+    def __init__(self, server: GatewayServer, address: str = "127.0.0.1:0") -> None:
+        self.server = server
+        self._address = address
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="privacy-partition-gateway", daemon=True
+        )
+        self.port = 0
+
+    @property
+    def target(self) -> str:
+        """``host:port`` to connect to."""
+        host = self._address.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    def start(self) -> BackgroundGateway:
+        self._thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(
+            self.server.start(self._address), self._loop
+        ).result()
+        return self
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop the server (draining in-flight calls within the grace) and the loop."""
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.server.stop(grace_s), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> BackgroundGateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
