@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
 
-.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway proto eval-detect eval-policy clean
+.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway bench-local proto eval-detect eval-policy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-transform: $(VENV)/.installed
 # Loopback load on the reference gateway (echo upstream), bounded in count and time.
 bench-gateway: $(VENV)/.installed
 	$(PY) bench/gateway_load.py --clients 16 --requests 5000 --seconds 20
+
+# The local model: decode tokens/s, time to first token, peak memory, size.
+bench-local: models
+	$(PY) bench/local_model.py
 
 # Regenerate the gRPC code from proto/ (a test fails when it is stale).
 proto: $(VENV)/.installed

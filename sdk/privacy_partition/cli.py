@@ -71,6 +71,9 @@ def _model_build(args: argparse.Namespace) -> int:
         if spec is RAMPART:
             ensure_int8(folder, progress)
         print(f"{spec.name}: ready in {folder}")
+    from privacy_partition.local import build_smollm2
+
+    print(f"smollm2: ready in {build_smollm2(args.models, progress)}")
     return EXIT_OK
 
 
@@ -91,6 +94,24 @@ def _model_info(args: argparse.Namespace) -> int:
             "folder": str(int8.parent),
             "state": state,
             "bytes": int8.stat().st_size if int8.exists() else 0,
+        }
+    )
+    from privacy_partition.local import smollm2_folder, verify_build
+
+    local = smollm2_folder(args.models)
+    try:
+        verify_build(local)
+        local_state = "ready"
+    except PrivacyPartitionError:
+        local_state = "missing" if not local.exists() else "damaged"
+    rows.append(
+        {
+            "name": "smollm2 (SmolLM2-135M-Instruct, int8, onnxruntime-genai)",
+            "folder": str(local),
+            "state": local_state,
+            "bytes": sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+            if local.exists()
+            else 0,
         }
     )
     json.dump(rows, sys.stdout, indent=2)
