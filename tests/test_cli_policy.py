@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,3 +62,13 @@ def test_explain_masks_values() -> None:
     report = json.loads(proc.stdout)
     assert report["route"] == "cloud"
     assert "jane.doe@example.org" not in proc.stdout
+
+
+@pytest.mark.model
+def test_model_info_lists_every_built_model_ready() -> None:
+    proc = cli("model", "info")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["state"] for r in rows] == ["ready"] * len(rows)
+    assert any(r["name"].startswith("rampart-int8") for r in rows)
+    assert any(r["name"].startswith("smollm2") for r in rows)
