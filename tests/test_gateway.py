@@ -366,3 +366,28 @@ def test_mtls_refuses_a_client_without_a_certificate(
         pytest.raises(GatewayUnavailable),
     ):
         client.generate("hello there")
+
+
+def test_gateway_logs_no_content(client: GatewayClient, caplog: pytest.LogCaptureFixture) -> None:
+    """Invariant 3 at the gateway: neither the prompt nor a sealed value reaches a log record."""
+    import logging
+
+    canary_text = "canary-prompt-zebra-4417"
+    canary_sealed = "+1 212 555 0177"
+    text = f"Please remember {canary_text} and call {canary_sealed}."
+    phone = text.index(canary_sealed)
+    action = FindingAction(
+        Finding("PHONE_NUMBER", phone, phone + len(canary_sealed), 0.9, "test", "en"),
+        Action.SEAL,
+        "booking",
+    )
+    transformed = Transformer(Keyset.generate(), client.recipients()).apply(
+        text, [action], Vault.request()
+    )
+    with caplog.at_level(logging.DEBUG):
+        client.generate(transformed.cloud_text, sealed=transformed.sealed)
+        with pytest.raises(RequestRejected):
+            client.generate([])
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert canary_text not in logged
+    assert canary_sealed not in logged
