@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
 
-.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway bench-local proto eval-detect eval-policy clean
+.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway bench-local bench-local-quality proto eval-detect eval-policy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-gateway: $(VENV)/.installed
 # The local model: decode tokens/s, time to first token, peak memory, size.
 bench-local: models
 	$(PY) bench/local_model.py
+
+# Quantization candidates of the local model against float32: next-token agreement, speed, memory.
+bench-local-quality: models
+	$(PY) bench/local_quality.py
 
 # Regenerate the gRPC code from proto/ (a test fails when it is stale).
 proto: $(VENV)/.installed
