@@ -7,26 +7,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import spacy
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
+from engines import blank_engine
 from privacy_partition.detection.recognizers._cues import cue_recognizers
 
 
 @pytest.fixture(scope="module")
 def analyzer() -> AnalyzerEngine:
-    nlp_engine = SpacyNlpEngine(
-        models=[{"lang_code": "zh", "model_name": "zh"}, {"lang_code": "en", "model_name": "en"}]
-    )
-    nlp_engine.nlp = {"zh": spacy.blank("zh"), "en": spacy.blank("en")}
-    registry = RecognizerRegistry(supported_languages=["zh", "en"])
-    for language in ("zh", "en"):
-        for recognizer in cue_recognizers(language):
-            registry.add_recognizer(recognizer)
-    return AnalyzerEngine(
-        registry=registry, nlp_engine=nlp_engine, supported_languages=["zh", "en"]
-    )
+    return blank_engine(cue_recognizers)
 
 
 def spans(analyzer: AnalyzerEngine, text: str, entity: str, language: str = "en") -> list[str]:

