@@ -2,34 +2,133 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
-from privacy_partition.cloud import GatewayClient
+import pytest
+
+from privacy_partition.cli import main
+from privacy_partition.cloud import GatewayClient, GenerationOptions, OpenAICompatibleEcho
+
+KEY_ENV = "PRIVACY_PARTITION_TEST_KEY"
+KEY = "sk-cli-test-6b2d"
 
 
-def test_serve_answers_and_drains_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "privacy_partition.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
+class Served:
+    """A ``serve`` process on a free port, started at once; ``up()`` waits for it."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "privacy_partition.cli", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.client: GatewayClient | None = None
+
+    def up(self) -> tuple[str, GatewayClient]:
+        """Its first line, and a client connected to it."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
         assert line.startswith("gateway serving on 127.0.0.1:"), line
-        target = line.split()[3]
-        client = GatewayClient(target, insecure=True, timeout_s=10)
+        self.client = GatewayClient(line.split()[3], insecure=True, timeout_s=30)
+        return line, self.client
+
+    def stop(self) -> int:
+        """SIGTERM it; its exit status once it has drained."""
+        if self.client is not None:
+            self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            assert client.generate("hello gateway").text == "hello gateway"
-            assert "booking" in client.recipients()
+            return self.proc.wait(timeout=30)
         finally:
-            client.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[OpenAICompatibleEcho]:
+    with OpenAICompatibleEcho(api_key=KEY) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def served(endpoint: OpenAICompatibleEcho) -> Iterator[dict[str, Served]]:
+    """Both processes start together: most of a start is imports, and they overlap."""
+    started = {
+        "echo": Served(),
+        "openai": Served(
+            *("--upstream", f"openai:{endpoint.base_url}", "--model", "echo-model"),
+            *("--api-key-env", KEY_ENV),
+            env={**os.environ, KEY_ENV: KEY},
+        ),
+    }
+    try:
+        yield started
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for process in started.values():
+            process.stop()
+
+
+def test_serve_answers_and_drains_on_sigterm(served: dict[str, Served]) -> None:
+    line, client = served["echo"].up()
+    assert "(upstream echo)" in line
+    assert client.generate("hello gateway").text == "hello gateway"
+    assert "booking" in client.recipients()
+    assert served["echo"].stop() == 0
+
+
+def test_serve_in_front_of_an_openai_compatible_endpoint(
+    served: dict[str, Served], endpoint: OpenAICompatibleEcho
+) -> None:
+    line, client = served["openai"].up()
+    assert f"(upstream openai {endpoint.base_url}, model echo-model)" in line
+    assert client.generate("through the endpoint").text == "through the endpoint"
+    with client.stream("streamed through it") as chunks:
+        assert "".join(c.text for c in chunks) == "streamed through it"
+    assert endpoint.seen[-1]["model"] == "echo-model"
+    assert served["openai"].stop() == 0
+    assert KEY not in line
+
+
+@pytest.mark.model
+def test_serve_with_the_onnx_model() -> None:
+    process = Served("--upstream", "onnx")
+    try:
+        line, client = process.up()
+        assert "(upstream onnx, model " in line
+        options = GenerationOptions(max_tokens=8)
+        assert client.generate("What is the capital of France?", options=options).text.strip()
+        with client.stream("Name three colours.", options=options) as chunks:
+            received = list(chunks)
+        assert "".join(c.text for c in received).strip()
+        assert received[-1].usage is not None
+        assert received[-1].usage.completion_tokens == 8
+    finally:
+        assert process.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--upstream", "echo", "--model", "x"],
+        ["--upstream", "onnx", "--api-key-env", "KEY"],
+        ["--upstream", "openai:http://127.0.0.1:9/v1"],  # no --model
+        ["--upstream", "openai:ftp://127.0.0.1/v1", "--model", "m"],
+    ],
+)
+def test_serve_refuses_bad_combinations(args: list[str]) -> None:
+    assert main(["serve", "--port", "0", *args]) == 2
+
+
+def test_serve_refuses_an_unknown_upstream(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", "--upstream", "llama"])
+    assert caught.value.code == 2
+    assert "echo, onnx or openai:URL" in capsys.readouterr().err

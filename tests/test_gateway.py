@@ -6,118 +6,61 @@ port the OS picks.
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
-import ipaddress
-import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 
 from privacy_partition._actions import Action, FindingAction
 from privacy_partition.cloud import (
+    SERVICE_NAME,
     BackgroundGateway,
     ChatMessage,
-    ClientTls,
     Delivery,
     EchoUpstream,
     GatewayClient,
+    GatewayInternalError,
     GatewayServer,
     GatewayTimeout,
     GatewayUnavailable,
+    GenerationOptions,
     HostedRecipient,
+    LoopbackPki,
     MessageTooLarge,
     RequestRejected,
+    ResourceExhausted,
     Role,
     ServerLimits,
-    ServerTls,
+    UpstreamAnswer,
+    UpstreamError,
+    UpstreamPiece,
 )
 from privacy_partition.detection import Finding
 from privacy_partition.transform import Keyset, Restorer, Transformer, Vault
+from test_cloud_support import FlakyUpstream, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = "+1 415 555 0100"
 NAME = "Dana Whitfield"
 
 
-# -- certificates -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: bytes
-    server_chain: bytes
-    server_key: bytes
-    client_chain: bytes
-    client_key: bytes
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _issue(
-    name: str,
-    issuer: x509.Name,
-    signer: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool = False,
-    server: bool = False,
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject if ca else issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(key if ca else signer, hashes.SHA256()), key
+# -- fixtures -----------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def pki() -> Pki:
-    ca_cert, ca_key = _issue(
-        "test CA", x509.Name([]), ec.generate_private_key(ec.SECP256R1()), ca=True
-    )
-    server_cert, server_key = _issue("gateway", ca_cert.subject, ca_key, server=True)
-    client_cert, client_key = _issue("device", ca_cert.subject, ca_key)
-    pem = serialization.Encoding.PEM
-    return Pki(
-        ca_cert.public_bytes(pem),
-        server_cert.public_bytes(pem),
-        _pem_key(server_key),
-        client_cert.public_bytes(pem),
-        _pem_key(client_key),
-    )
-
-
-# -- fixtures -----------------------------------------------------------------
+def pki() -> LoopbackPki:
+    return LoopbackPki.generate()
 
 
 @dataclass
@@ -149,12 +92,12 @@ def booking(opened: Opened) -> HostedRecipient:
 
 @pytest.fixture(scope="module")
 def tls_gateway(
-    pki: Pki, echo: EchoUpstream, booking: HostedRecipient
+    pki: LoopbackPki, echo: EchoUpstream, booking: HostedRecipient
 ) -> Iterator[BackgroundGateway]:
     server = GatewayServer(
         echo,
         [booking],
-        tls=ServerTls(pki.server_chain, pki.server_key),
+        tls=pki.server_tls(),
         limits=ServerLimits(max_message_bytes=64 * 1024),
     )
     with BackgroundGateway(server) as gateway:
@@ -162,9 +105,8 @@ def tls_gateway(
 
 
 @pytest.fixture
-def client(pki: Pki, tls_gateway: BackgroundGateway) -> Iterator[GatewayClient]:
-    tls = ClientTls(root_certificates=pki.ca, server_name="localhost")
-    with GatewayClient(tls_gateway.target, tls=tls, timeout_s=5.0) as client:
+def client(pki: LoopbackPki, tls_gateway: BackgroundGateway) -> Iterator[GatewayClient]:
+    with GatewayClient(tls_gateway.target, tls=pki.client_tls(), timeout_s=5.0) as client:
         yield client
 
 
@@ -229,7 +171,7 @@ def test_tls_round_trip_with_sealed_value(
     assert "".join(pieces) + restoring.finish() == text
 
 
-def test_health_reports_serving(pki: Pki, tls_gateway: BackgroundGateway) -> None:
+def test_health_reports_serving(pki: LoopbackPki, tls_gateway: BackgroundGateway) -> None:
     credentials = grpc.ssl_channel_credentials(root_certificates=pki.ca)
     options = [("grpc.ssl_target_name_override", "localhost")]
     with grpc.secure_channel(tls_gateway.target, credentials, options=options) as channel:
@@ -247,10 +189,11 @@ def test_invalid_request_is_rejected_without_content(client: GatewayClient) -> N
     assert secret not in str(caught.value)
 
 
-def test_oversized_request_fails_before_sending(pki: Pki, tls_gateway: BackgroundGateway) -> None:
-    tls = ClientTls(root_certificates=pki.ca, server_name="localhost")
+def test_oversized_request_fails_before_sending(
+    pki: LoopbackPki, tls_gateway: BackgroundGateway
+) -> None:
     with (
-        GatewayClient(tls_gateway.target, tls=tls, max_message_bytes=1024) as small,
+        GatewayClient(tls_gateway.target, tls=pki.client_tls(), max_message_bytes=1024) as small,
         pytest.raises(MessageTooLarge),
     ):
         small.generate("x" * 2000)
@@ -273,15 +216,6 @@ def slow_gateway() -> Iterator[tuple[BackgroundGateway, EchoUpstream]]:
         yield gateway, upstream
 
 
-def _wait_for(condition: object, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_cancelling_a_stream_stops_the_server(
     slow_gateway: tuple[BackgroundGateway, EchoUpstream],
 ) -> None:
@@ -293,7 +227,7 @@ def test_cancelling_a_stream_stops_the_server(
         assert [c.index for c in first] == [0, 1, 2]
         stream.cancel()
         assert list(stream) == []
-    assert _wait_for(lambda: gateway.server.stats.streams_cancelled == 1)
+    assert wait_for(lambda: gateway.server.stats.streams_cancelled == 1)
     sent = upstream.chunks_sent
     time.sleep(0.2)
     assert upstream.chunks_sent == sent < 50  # generation stopped, long before the end
@@ -309,15 +243,8 @@ def test_deadline_exceeded(slow_gateway: tuple[BackgroundGateway, EchoUpstream])
         assert isinstance(caught.value, TimeoutError)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_server_down_is_a_typed_error() -> None:
-    target = f"127.0.0.1:{_free_port()}"
+    target = f"127.0.0.1:{free_port()}"
     with (
         GatewayClient(target, insecure=True, timeout_s=5) as client,
         pytest.raises(GatewayUnavailable) as caught,
@@ -343,26 +270,23 @@ def test_graceful_stop_drains_a_running_stream(
 
 
 @pytest.fixture
-def mtls_gateway(pki: Pki) -> Iterator[BackgroundGateway]:
-    tls = ServerTls(pki.server_chain, pki.server_key, client_ca=pki.ca)
-    with BackgroundGateway(GatewayServer(EchoUpstream(), tls=tls)) as gateway:
+def mtls_gateway(pki: LoopbackPki) -> Iterator[BackgroundGateway]:
+    with BackgroundGateway(GatewayServer(EchoUpstream(), tls=pki.server_tls(mtls=True))) as gateway:
         yield gateway
 
 
 def test_mtls_accepts_a_client_with_a_certificate(
-    pki: Pki, mtls_gateway: BackgroundGateway
+    pki: LoopbackPki, mtls_gateway: BackgroundGateway
 ) -> None:
-    tls = ClientTls(pki.ca, pki.client_chain, pki.client_key, server_name="localhost")
-    with GatewayClient(mtls_gateway.target, tls=tls, timeout_s=5) as client:
+    with GatewayClient(mtls_gateway.target, tls=pki.client_tls(mtls=True), timeout_s=5) as client:
         assert client.generate("hello there").text == "hello there"
 
 
 def test_mtls_refuses_a_client_without_a_certificate(
-    pki: Pki, mtls_gateway: BackgroundGateway
+    pki: LoopbackPki, mtls_gateway: BackgroundGateway
 ) -> None:
-    tls = ClientTls(root_certificates=pki.ca, server_name="localhost")
     with (
-        GatewayClient(mtls_gateway.target, tls=tls, timeout_s=5) as client,
+        GatewayClient(mtls_gateway.target, tls=pki.client_tls(), timeout_s=5) as client,
         pytest.raises(GatewayUnavailable),
     ):
         client.generate("hello there")
@@ -391,3 +315,150 @@ def test_gateway_logs_no_content(client: GatewayClient, caplog: pytest.LogCaptur
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert canary_text not in logged
     assert canary_sealed not in logged
+
+
+# -- limits, retries, health, reflection -------------------------------------
+
+
+def test_calls_over_the_concurrency_limit_are_resource_exhausted() -> None:
+    upstream = EchoUpstream(chunk_chars=1, delay_s=0.02)
+    limits = ServerLimits(max_concurrent_rpcs=2)
+    with (
+        BackgroundGateway(GatewayServer(upstream, limits=limits)) as gateway,
+        GatewayClient(gateway.target, insecure=True, timeout_s=10) as client,
+    ):
+        streams = [client.stream("q" * 500) for _ in range(2)]
+        for stream in streams:
+            next(stream)  # both calls are in flight
+        with pytest.raises(ResourceExhausted) as caught:
+            client.generate("one too many")
+        assert caught.value.code == "RESOURCE_EXHAUSTED"
+        for stream in streams:
+            stream.cancel()
+        # Once the streams are gone, calls are served again.
+        assert wait_for(lambda: gateway.server.stats.streams_cancelled == 2)
+        assert client.generate("room again").text == "room again"
+
+
+def test_a_call_that_fails_unavailable_is_retried_and_succeeds() -> None:
+    upstream = FlakyUpstream(grpc.StatusCode.UNAVAILABLE, failures=2)
+    with (
+        BackgroundGateway(GatewayServer(upstream)) as gateway,
+        GatewayClient(gateway.target, insecure=True, timeout_s=10, retry_attempts=3) as client,
+    ):
+        assert client.generate("third time lucky").text == "third time lucky"
+    assert upstream.calls == 3
+
+
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_retries_are_bounded(attempts: int) -> None:
+    upstream = FlakyUpstream(grpc.StatusCode.UNAVAILABLE, failures=10)
+    with (
+        BackgroundGateway(GatewayServer(upstream)) as gateway,
+        GatewayClient(
+            gateway.target, insecure=True, timeout_s=10, retry_attempts=attempts
+        ) as client,
+        pytest.raises(GatewayUnavailable),
+    ):
+        client.generate("never")
+    assert upstream.calls == attempts
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhausted),
+        (grpc.StatusCode.INVALID_ARGUMENT, RequestRejected),
+        (grpc.StatusCode.INTERNAL, GatewayInternalError),
+    ],
+)
+def test_other_failures_are_not_retried(status: grpc.StatusCode, error: type[Exception]) -> None:
+    upstream = FlakyUpstream(status, failures=1)
+    with (
+        BackgroundGateway(GatewayServer(upstream)) as gateway,
+        GatewayClient(gateway.target, insecure=True, timeout_s=10) as client,
+    ):
+        with pytest.raises(error) as caught:
+            client.generate("once only")
+        assert "flaky upstream, call 1" in str(caught.value)
+        assert upstream.calls == 1
+        assert gateway.server.stats.upstream_errors == 1
+
+
+class _Breaking(EchoUpstream):
+    """Whole answers fail with an exception that quotes the prompt; streams break midway."""
+
+    async def generate(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> UpstreamAnswer:
+        raise RuntimeError(f"cannot answer {messages[0].content}")
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], options: GenerationOptions
+    ) -> AsyncIterator[UpstreamPiece]:
+        yield UpstreamPiece("one ")
+        yield UpstreamPiece("two ")
+        raise UpstreamError("the stream broke", status=grpc.StatusCode.UNAVAILABLE)
+
+
+def test_an_unknown_upstream_failure_is_internal_without_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    canary = "canary-upstream-zebra-9931"
+    with (
+        BackgroundGateway(GatewayServer(_Breaking())) as gateway,
+        GatewayClient(gateway.target, insecure=True, timeout_s=10) as client,
+        caplog.at_level(logging.DEBUG),
+        pytest.raises(GatewayInternalError) as caught,
+    ):
+        client.generate(canary)
+    assert caught.value.code == "INTERNAL"
+    assert canary not in str(caught.value)
+    assert canary not in "\n".join(record.getMessage() for record in caplog.records)
+
+
+def test_a_stream_that_breaks_midway_fails_after_its_pieces() -> None:
+    received: list[str] = []
+    with (
+        BackgroundGateway(GatewayServer(_Breaking())) as gateway,
+        GatewayClient(gateway.target, insecure=True, timeout_s=10) as client,
+    ):
+        with pytest.raises(GatewayUnavailable) as caught, client.stream("anything") as chunks:
+            received.extend(chunk.text for chunk in chunks)
+        assert "the stream broke" in str(caught.value)
+        assert received == ["one ", "two "]  # pieces had arrived: the call was not retried
+        assert gateway.server.stats.upstream_errors == 1
+        assert gateway.server.stats.streams_completed == 0
+
+
+def test_reflection_lists_the_gateway(tls_gateway: BackgroundGateway, pki: LoopbackPki) -> None:
+    credentials = grpc.ssl_channel_credentials(root_certificates=pki.ca)
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    with grpc.secure_channel(tls_gateway.target, credentials, options=options) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        reply = next(stub.ServerReflectionInfo(iter([request]), timeout=5))
+        names = {service.name for service in reply.list_services_response.service}
+        assert {SERVICE_NAME, "grpc.health.v1.Health"} <= names
+        # The descriptors come through too: a tool like grpcurl can call the gateway.
+        pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        methods = {m.name for m in pool.FindServiceByName(SERVICE_NAME).methods}
+        assert methods == {"Generate", "GenerateStream", "GetRecipients"}
+
+
+def test_health_turns_not_serving_when_the_gateway_stops() -> None:
+    serving = health_pb2.HealthCheckResponse.SERVING
+    gateway = BackgroundGateway(GatewayServer(EchoUpstream())).start()
+    with grpc.insecure_channel(gateway.target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=10
+        )
+        assert next(watch).status == serving
+        stopping = threading.Thread(target=gateway.stop, kwargs={"grace_s": 5.0})
+        stopping.start()
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # the watch is an in-flight call: the drain waits for it
+        stopping.join(timeout=10)
+        assert not stopping.is_alive()

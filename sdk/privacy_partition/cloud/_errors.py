@@ -1,6 +1,7 @@
-"""The errors of the cloud path, mapped from gRPC status codes at the client.
+"""The errors of the cloud path: mapped from gRPC status codes at the client, and the
+one error an upstream raises inside the gateway.
 
-Every one derives from ``GatewayError``, itself a ``PrivacyPartitionError``::
+At the client every one derives from ``GatewayError``, itself a ``PrivacyPartitionError``::
 
     GatewayError                          any failed call; ``code`` is the gRPC status name
     ├── GatewayUnavailable                server down, refused TLS, retries used up (UNAVAILABLE)
@@ -18,11 +19,16 @@ Messages carry the status name and the gateway's detail, cut short. The
 reference gateway writes details without content; what any gateway could
 echo is at most the transformed text, since raw values never leave the
 device.
+
+Inside the gateway, an upstream reports a failure as ``UpstreamError`` (also
+a ``PrivacyPartitionError``) with the status the gateway answers with;
+anything else an upstream raises is answered INTERNAL.
 """
 
 from __future__ import annotations
 
 import grpc
+import grpc.aio
 
 from privacy_partition._errors import PrivacyPartitionError
 
@@ -36,6 +42,7 @@ __all__ = [
     "MessageTooLarge",
     "RequestRejected",
     "ResourceExhausted",
+    "UpstreamError",
     "from_rpc_error",
 ]
 
@@ -82,6 +89,19 @@ class GatewayInternalError(GatewayError):
     """The gateway failed in a way the caller cannot fix."""
 
 
+class UpstreamError(PrivacyPartitionError):
+    """An upstream failed; the gateway answers the call with ``status`` and this message.
+
+    The message goes to the caller as the call's detail, so it names a status
+    and a cause, never content. Use ``UNAVAILABLE`` only where a retry may
+    help: clients retry it.
+    """
+
+    def __init__(self, message: str, *, status: grpc.StatusCode = grpc.StatusCode.INTERNAL) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
     grpc.StatusCode.UNAVAILABLE: GatewayUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: GatewayTimeout,
@@ -98,8 +118,11 @@ _BY_CODE: dict[grpc.StatusCode, type[GatewayError]] = {
 
 def from_rpc_error(error: grpc.RpcError) -> GatewayError:
     """The typed error for a failed call (raise it ``from`` the original)."""
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    detail = (error.details() if isinstance(error, grpc.Call) else None) or ""
+    # A synchronous call's error is also its grpc.Call; grpc.aio raises AioRpcError.
+    if isinstance(error, grpc.Call | grpc.aio.AioRpcError):
+        code, detail = error.code(), error.details() or ""
+    else:
+        code, detail = grpc.StatusCode.UNKNOWN, ""
     if len(detail) > _MAX_DETAIL_CHARS:
         detail = detail[:_MAX_DETAIL_CHARS] + "..."
     kind = _BY_CODE.get(code, GatewayInternalError)

@@ -5,8 +5,12 @@ gateway checks it against ``ServerLimits`` (INVALID_ARGUMENT with a reason
 that names indexes and limits, never content), hands each sealed value to
 its hosted recipient, and only then calls the upstream with the chat turns.
 A sealed value that does not open fails the request before the upstream is
-called. The standard ``grpc.health.v1`` service reports SERVING while the
-gateway runs, and server reflection lists the services.
+called. An upstream's ``UpstreamError`` becomes the call's status with its
+content-free message; any other exception from an upstream becomes INTERNAL
+with a fixed message, since its text may hold anything. The standard
+``grpc.health.v1`` service reports SERVING while the gateway runs and
+NOT_SERVING from the moment it begins to stop; server reflection lists the
+services.
 
 Logs carry codes and counts only, never a prompt, an answer or a value.
 """
@@ -17,7 +21,7 @@ import asyncio
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -26,6 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from privacy_partition._errors import ConfigurationError, PrivacyPartitionError, RestoreError
+from privacy_partition.cloud._errors import UpstreamError
 from privacy_partition.cloud._pb import gateway_pb2 as pb
 from privacy_partition.cloud._recipients import HostedRecipient
 from privacy_partition.cloud._types import (
@@ -112,6 +117,7 @@ class GatewayStats:
     streams_completed: int = 0
     streams_cancelled: int = 0
     sealed_opened: int = 0
+    upstream_errors: int = 0
 
 
 class _Rejected(Exception):
@@ -132,7 +138,8 @@ class GatewayServer:
     """The gateway on ``grpc.aio``. One instance serves one address; start it once.
 
     ``upstream`` answers; ``recipients`` open sealed values. Without ``tls``
-    the gateway listens in clear text: for loopback tests only.
+    the gateway listens in clear text: for loopback tests only. The gateway
+    closes its upstream when it stops.
     """
 
     def __init__(
@@ -148,6 +155,7 @@ class GatewayServer:
         self._limits = limits or ServerLimits()
         self._tls = tls
         self._server: grpc.aio.Server | None = None
+        self._stopped = False
         self._health = health.aio.HealthServicer()
         self.stats = GatewayStats()
 
@@ -195,11 +203,14 @@ class GatewayServer:
         return port
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Report NOT_SERVING, refuse new calls, let in-flight ones finish within the grace."""
-        if self._server is None:
+        """Report NOT_SERVING, refuse new calls, let in-flight ones finish within the grace,
+        then close the upstream. Idempotent."""
+        if self._server is None or self._stopped:
             return
+        self._stopped = True
         await self._health.enter_graceful_shutdown()
         await self._server.stop(self._limits.shutdown_grace_s if grace_s is None else grace_s)
+        await self._upstream.aclose()
         logger.info("gateway stopped")
 
     async def wait_for_termination(self) -> None:
@@ -235,19 +246,17 @@ class GatewayServer:
         request: pb.GenerateRequest,
         context: grpc.aio.ServicerContext[pb.GenerateRequest, pb.GenerateResponse],
     ) -> pb.GenerateResponse:
-        self.stats.requests += 1
+        checked, deliveries = await self._admit(request, context)
         try:
-            checked = self._check(request)
-            deliveries = self._deliver(request, checked.request_id)
-        except _Rejected as rejected:
-            await self._abort(context, rejected)
-        answer = await self._upstream.generate(checked.messages, checked.options)
+            answer = await self._upstream.generate(checked.messages, checked.options)
+        except Exception as error:
+            await self._upstream_failed(context, error)
         return pb.GenerateResponse(
             request_id=checked.request_id,
             text=answer.text,
             finish_reason=finish_to_pb(answer.finish_reason),
             usage=usage_to_pb(answer.usage),
-            deliveries=[pb.Delivery(handle=d.handle, recipient=d.recipient) for d in deliveries],
+            deliveries=deliveries,
         )
 
     async def _generate_stream(
@@ -255,33 +264,33 @@ class GatewayServer:
         request: pb.GenerateRequest,
         context: grpc.aio.ServicerContext[pb.GenerateRequest, pb.GenerateChunk],
     ) -> AsyncIterator[pb.GenerateChunk]:
-        self.stats.requests += 1
-        try:
-            checked = self._check(request)
-            deliveries = self._deliver(request, checked.request_id)
-        except _Rejected as rejected:
-            await self._abort(context, rejected)
+        checked, deliveries = await self._admit(request, context)
         index = 0
+        pieces = self._upstream.stream(checked.messages, checked.options)
         try:
-            async for piece in self._upstream.stream(checked.messages, checked.options):
+            async for piece in pieces:
                 chunk = pb.GenerateChunk(
                     request_id=checked.request_id, text=piece.text, index=index
                 )
                 if index == 0:
-                    chunk.deliveries.extend(
-                        pb.Delivery(handle=d.handle, recipient=d.recipient) for d in deliveries
-                    )
+                    chunk.deliveries.extend(deliveries)
                 if piece.finish_reason is not None:
                     chunk.finish_reason = finish_to_pb(piece.finish_reason)
                 if piece.usage is not None:
                     chunk.usage.CopyFrom(usage_to_pb(piece.usage))
                 yield chunk
                 index += 1
-        except asyncio.CancelledError:
-            # The client cancelled or its deadline passed: the upstream stream is closed with us.
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client cancelled or its deadline passed (GeneratorExit: while a chunk was
+            # being written); the upstream's stream is closed below, which stops generation.
             self.stats.streams_cancelled += 1
             logger.debug("stream cancelled after %d chunks", index)
             raise
+        except Exception as error:
+            await self._upstream_failed(context, error)
+        finally:
+            if isinstance(pieces, AsyncGenerator):
+                await pieces.aclose()
         self.stats.streams_completed += 1
 
     async def _get_recipients(
@@ -293,12 +302,37 @@ class GatewayServer:
             recipients=[recipient_to_pb(r.recipient) for r in self._recipients.values()]
         )
 
+    async def _admit(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[_Checked, list[pb.Delivery]]:
+        """The checked request and its deliveries, or the call aborted with the reason."""
+        self.stats.requests += 1
+        try:
+            checked = self._check(request)
+            deliveries = self._deliver(request, checked.request_id)
+        except _Rejected as rejected:
+            await self._abort(context, rejected)
+        return checked, [pb.Delivery(handle=d.handle, recipient=d.recipient) for d in deliveries]
+
     async def _abort(
         self, context: grpc.aio.ServicerContext[Any, Any], rejected: _Rejected
     ) -> NoReturn:
         self.stats.rejected += 1
         logger.info("request rejected: %s", rejected.code.name)
         await context.abort(rejected.code, rejected.reason)
+        raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    async def _upstream_failed(
+        self, context: grpc.aio.ServicerContext[Any, Any], error: Exception
+    ) -> NoReturn:
+        self.stats.upstream_errors += 1
+        if isinstance(error, UpstreamError):
+            status, detail = error.status, str(error)
+        else:
+            # Not an adapter's own error: its message may hold anything, the prompt included.
+            status, detail = grpc.StatusCode.INTERNAL, "the upstream failed"
+        logger.warning("upstream failed: %s (%s)", status.name, type(error).__name__)
+        await context.abort(status, detail)
         raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 
     # -- checks -------------------------------------------------------------

@@ -100,10 +100,12 @@ class GenerationOptions:
 
     @classmethod
     def from_pb(cls, message: pb.GenerationOptions) -> GenerationOptions:
+        # The wire holds float32: 0.9 arrives as 0.8999999761581421. Six decimals give back
+        # the value the client wrote (float32 keeps about seven digits).
         return cls(
             max_tokens=message.max_tokens,
-            temperature=message.temperature if message.HasField("temperature") else None,
-            top_p=message.top_p if message.HasField("top_p") else None,
+            temperature=round(message.temperature, 6) if message.HasField("temperature") else None,
+            top_p=round(message.top_p, 6) if message.HasField("top_p") else None,
             stop=tuple(message.stop),
             seed=message.seed if message.HasField("seed") else None,
         )

@@ -1,9 +1,15 @@
 """Upstreams: the language models a gateway forwards sanitized requests to.
 
 An upstream receives only chat turns and options: sealed values are opened
-by recipients before the upstream is called and never reach it. Only
-``echo`` exists so far; ``onnx`` and ``openai`` come next behind the same
-interface.
+by recipients before the upstream is called and never reach it. Three stand
+behind the same interface: ``EchoUpstream`` here (tests and leak audits),
+``OnnxUpstream`` (an onnxruntime-genai model in the gateway's own process,
+the offline default) and ``OpenAIUpstream`` (any OpenAI-compatible HTTP
+endpoint: vLLM, Ollama, a hosted API).
+
+An upstream reports a failure as ``UpstreamError`` with the status the
+gateway answers with; its message reaches the caller, so it never holds
+content.
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ class Upstream(Protocol):
         """The answer in pieces. Cancelling the consuming task stops generation."""
         ...
 
+    async def aclose(self) -> None:
+        """Release what the upstream holds; ``GatewayServer.stop()`` calls it once, on the
+        server's loop, after in-flight calls have ended."""
+        ...
+
 
 class EchoUpstream:
     """Answers with exactly what it received: the user turns joined by newlines.
@@ -74,6 +85,9 @@ class EchoUpstream:
 
     def __repr__(self) -> str:
         return f"EchoUpstream(chunk_chars={self._chunk_chars}, delay_s={self._delay_s})"
+
+    async def aclose(self) -> None:
+        """Nothing to release: an echo can serve several gateways one after another."""
 
     def _prompt(self, messages: Sequence[ChatMessage]) -> str:
         prompt = "\n".join(m.content for m in messages if m.role is Role.USER)
