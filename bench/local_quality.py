@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Quantization quality of SmolLM2 builds: next-token agreement with the float32 model.
+"""Quantization quality of local model builds: next-token agreement with the float32 model.
 
 For each candidate onnxruntime-genai folder this prints
 
@@ -7,7 +7,7 @@ For each candidate onnxruntime-genai folder this prints
   next token equals the float32 transformers model's, teacher-forced on a fixed
   English text (343 positions, all scored) and on three chat-templated
   prompts followed by the float32 model's first 20 greedy tokens (those 20
-  positions scored);
+  positions scored; a base model without a chat template gets the bare prompts);
 * **decode tokens/s** (greedy, 128 new tokens, after the first token);
 * **peak resident memory** of a process that loads the folder and decodes
   (measured before the teacher-forced pass, whose full logits would inflate it);
@@ -17,9 +17,12 @@ Each candidate runs in its own process so that peak memory is its own. The
 candidates are built from a float32 transformers folder (``--hf-dir``; by
 default the build's GGUF conversion is run into the work folder) with the
 onnxruntime-genai builder; ``--folder NAME=PATH`` adds already built folders.
+``--model`` names the recipe (default: smollm2); ``--only ''`` builds no candidate.
 
-    python bench/local_quality.py [--hf-dir DIR] [--work DIR] [--only int8,fp32]
-        [--folder default=local_model/smollm2/model] [--threads N]
+    python bench/local_quality.py [--model smollm2] [--hf-dir DIR] [--work DIR]
+        [--only int8,fp32] [--folder default=local_model/smollm2/model] [--threads N]
+    python bench/local_quality.py --model gemma3-270m --only '' \
+        --folder int8=local_model/gemma3-270m/model
 
 Needs the ``build`` extra (torch, transformers) for the reference.
 """
@@ -29,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,12 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-FRANCE = "What is the capital of France?"
-PROMPTS = (
-    FRANCE,
-    "My doctor says my HbA1c is 8.1. What does that mean?",
-    "Write a two-sentence email to my landlord saying the heater is broken.",
-)
+from local_common import SAMPLES, rss_mib
+
 CHAT_TOKENS = 20
 DECODE_TOKENS = 128
 
@@ -92,46 +90,20 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss survives exec on Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def build_candidate(
     hf_dir: Path, out: Path, precision: str, extra: tuple[str, ...], threads: int
 ) -> float:
-    command = [
-        sys.executable,
-        "-m",
-        "onnxruntime_genai.models.builder",
-        "-i",
-        str(hf_dir),
-        "-o",
-        str(out),
-        "-p",
-        precision,
-        "-e",
-        "cpu",
-        "-c",
-        str(out.parent / ".cache"),
-    ]
-    if extra:
-        command += ["--extra_options", *extra]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    from privacy_partition._errors import ModelError
+    from privacy_partition.local._build import run_builder, set_threads
+
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"builder failed for {out.name}: {done.stderr.strip()[-800:]}")
-    config_path = out / "genai_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["model"]["decoder"].setdefault("session_options", {})["intra_op_num_threads"] = threads
-    config_path.write_text(json.dumps(config, indent=4) + "\n", encoding="utf-8")
+    try:
+        run_builder(
+            out.name, hf_dir, out, out.parent / ".cache", precision=precision, extra_options=extra
+        )
+    except ModelError as exc:
+        raise SystemExit(str(exc)) from exc
+    set_threads(out / "genai_config.json", threads)
     return time.perf_counter() - started
 
 
@@ -151,11 +123,16 @@ def reference(hf_dir: Path) -> dict[str, Any]:
         logits = model(torch.tensor([ids])).logits[0]
         # position i predicts token i+1; score every position but the last
         sequences.append({"ids": ids, "start": 0, "expected": logits[:-1].argmax(-1).tolist()})
-        for prompt in PROMPTS:
-            rendered = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            prompt_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
+        for prompt in SAMPLES:
+            if tokenizer.chat_template is None:  # a base model: the bare prompt, with <bos>
+                prompt_ids = tokenizer(prompt)["input_ids"]
+            else:
+                rendered = tokenizer.apply_chat_template(
+                    [{"role": "user", "content": prompt}],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+                prompt_ids = tokenizer(rendered, add_special_tokens=False)["input_ids"]
             out = model.generate(
                 torch.tensor([prompt_ids]), max_new_tokens=CHAT_TOKENS, do_sample=False
             )[0].tolist()
@@ -180,10 +157,13 @@ def child(folder: Path, ref_path: Path) -> None:
     ref = json.loads(ref_path.read_text(encoding="utf-8"))
     model = og.Model(str(folder))
     chat = ref["sequences"][1]
+    # A sliding-window model (Gemma 3) refuses a KV cache shorter than its window.
+    decoder = json.loads((folder / "genai_config.json").read_text())["model"]["decoder"]
+    window = decoder.get("sliding_window", {}).get("window_size", 0)
 
     def greedy(ids: list[int], count: int) -> tuple[list[int], float, float]:
         params = og.GeneratorParams(model)
-        params.set_search_options(do_sample=False, max_length=len(ids) + count)
+        params.set_search_options(do_sample=False, max_length=max(len(ids) + count, window))
         generator = og.Generator(model, params)
         started = time.perf_counter()
         generator.append_tokens(ids)
@@ -203,13 +183,13 @@ def child(folder: Path, ref_path: Path) -> None:
         _, rate, _ = greedy(chat["ids"][: chat["start"] + 1], DECODE_TOKENS)
         decode.append(rate)
     france, _, _ = greedy(chat["ids"][: chat["start"] + 1], CHAT_TOKENS)
-    peak_mib = peak_rss_mib()
+    peak_mib = rss_mib()
 
     agree = total = 0
     per_part = []
     for seq in ref["sequences"]:
         params = og.GeneratorParams(model)
-        params.set_search_options(max_length=len(seq["ids"]) + 1)
+        params.set_search_options(max_length=max(len(seq["ids"]) + 1, window))
         generator = og.Generator(model, params)
         generator.append_tokens(seq["ids"])
         logits = np.asarray(generator.get_output("logits"))[0]
@@ -237,6 +217,7 @@ def child(folder: Path, ref_path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2", help="the recipe (default: smollm2)")
     parser.add_argument("--hf-dir", type=Path, help="float32 transformers folder (reference)")
     parser.add_argument("--work", type=Path, help="where candidates are built (default: temp)")
     parser.add_argument("--only", help="comma-separated candidate names to build")
@@ -260,22 +241,26 @@ def main() -> None:
         hf_dir = args.hf_dir
         if hf_dir is None:
             from privacy_partition._artifacts import ensure_artifact, model_root
-            from privacy_partition.local._build import SMOLLM2_GGUF, _gguf_to_transformers
+            from privacy_partition.local import RECIPES
+            from privacy_partition.local._build import gguf_to_transformers
 
-            source = ensure_artifact(SMOLLM2_GGUF, model_root(), progress=print)
+            recipe = RECIPES[args.model]
+            source = ensure_artifact(recipe.source, model_root(), progress=print)
             hf_dir = work / "hf"
             if not (hf_dir / "config.json").is_file():
                 print("converting the GGUF to float32 transformers ...", flush=True)
-                _gguf_to_transformers(source / SMOLLM2_GGUF.members[0].target, hf_dir)
+                gguf_to_transformers(recipe, source, hf_dir)
         ref = reference(hf_dir)
         ref_path = work / "reference.json"
         ref_path.write_text(json.dumps(ref), encoding="utf-8")
-        print("float32 transformers greedy answers:")
+        print(f"{args.model}: float32 transformers greedy answers:")
         for seq in ref["sequences"][1:]:
             print(f"  {seq['prompt']!r} -> {seq['text']!r}")
 
         folders: dict[str, Path] = {}
-        names = args.only.split(",") if args.only else list(CANDIDATES)
+        names = (
+            [n for n in args.only.split(",") if n] if args.only is not None else list(CANDIDATES)
+        )
         for name in names:
             precision, extra = CANDIDATES[name]
             out = work / name

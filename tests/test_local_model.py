@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from privacy_partition._errors import ChecksumError, InputError, ModelError
-from privacy_partition.local import LocalModel, build_smollm2, verify_build
+from privacy_partition.local import LocalModel, ModelRegistry, build_smollm2, verify_build
 from privacy_partition.local._model import _safe_end
 
 COUNT = [{"role": "user", "content": "Count from 1 to 20, separated by commas."}]
@@ -56,6 +56,17 @@ def test_build_is_idempotent_and_verified(folder: Path) -> None:
 
 
 @pytest.mark.model
+def test_the_matrix_picks_the_built_default(folder: Path) -> None:
+    registry = ModelRegistry.builtin()
+    smollm2 = registry.get("smollm2")
+    assert registry.pick(smollm2.memory_mib) == smollm2
+    assert smollm2.folder == folder
+    assert smollm2.state() == "ready"
+    # Apache-2.0 travels with the built weights.
+    assert "Apache License" in (folder / "LICENSE").read_text(encoding="utf-8")
+
+
+@pytest.mark.model
 def test_verify_build_rejects_a_changed_file(folder: Path, tmp_path: Path) -> None:
     copy = tmp_path / "model"
     copy.mkdir()
@@ -83,6 +94,15 @@ def test_answers_through_the_chat_template(model: LocalModel) -> None:
     assert answer.text.strip()
     assert 0 < answer.tokens <= 12
     assert answer.ttft_s > 0.0
+
+
+@pytest.mark.model
+def test_complete_continues_text_without_the_template(model: LocalModel) -> None:
+    result = model.complete("1, 2, 3, 4,", max_new_tokens=4)
+    assert result.text.strip()
+    assert 0 < result.tokens <= 4
+    with pytest.raises(InputError):
+        model.complete("")
 
 
 @pytest.mark.model

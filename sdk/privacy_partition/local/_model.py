@@ -3,7 +3,9 @@
 A :class:`LocalModel` loads one onnxruntime-genai model folder once (the
 default is the SmolLM2 build of :mod:`privacy_partition.local._build`; any
 folder the onnxruntime-genai builder made works) and answers chat messages
-through the model's own chat template. It opens no network connection.
+through the model's own chat template (or one given at load time). A base
+model, which has no chat template, continues text with
+:meth:`LocalModel.complete`. It opens no network connection.
 
 Concurrency: one generation runs at a time. :meth:`LocalModel.generate` and
 :meth:`LocalModel.stream` take an internal lock, so calls from several threads
@@ -35,6 +37,7 @@ __all__ = [
     "Generation",
     "LocalModel",
     "TextStream",
+    "has_chat_template",
 ]
 
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -90,10 +93,13 @@ class LocalModel:
     :meth:`generate` and :meth:`stream` give the same text for the same input.
     """
 
-    def __init__(self, folder: Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, threads: int | None = None, chat_template: str | None = None
+    ) -> None:
         """Load the model in ``folder``.
 
-        ``threads`` overrides ``intra_op_num_threads`` of its ``genai_config.json``.
+        ``threads`` overrides ``intra_op_num_threads`` of its ``genai_config.json``;
+        ``chat_template`` (Jinja) replaces the folder's own.
         Raises :class:`ModelError` when the folder cannot be loaded.
         """
         self.folder = Path(folder)
@@ -118,7 +124,8 @@ class LocalModel:
         except Exception as exc:  # onnxruntime-genai raises plain RuntimeError and others
             raise ModelError(f"local model: could not load {self.folder}") from exc
         self._og = og
-        self._template = _chat_template(self.folder)
+        self._layout = _layout(self.folder)
+        self._template = chat_template if chat_template is not None else _chat_template(self.folder)
         self._eos = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
         self._lock = threading.Lock()
         self.load_s = time.perf_counter() - started
@@ -170,13 +177,31 @@ class LocalModel:
         options = _Options(
             max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop), seed
         )
-        run = self._run(messages, options, cancel)
-        while True:
-            try:
-                next(run)
-            except StopIteration as done:
-                result: Generation = done.value
-                return result
+        return _finish(self._run(self.apply_chat_template(messages), options, cancel))
+
+    def complete(
+        self,
+        text: str,
+        *,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Generation:
+        """Continue ``text`` as it is, without a chat template (for base models).
+
+        The options are those of :meth:`generate`. The tokenizer adds the
+        model's start-of-text token when the folder's tokenizer asks for it.
+        """
+        if not isinstance(text, str) or not text:
+            raise InputError("text must be non-empty text")
+        options = _Options(
+            max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop), seed
+        )
+        return _finish(self._run(text, options, cancel))
 
     def stream(
         self,
@@ -199,15 +224,14 @@ class LocalModel:
         options = _Options(
             max_new_tokens, temperature, top_p, repetition_penalty, tuple(stop), seed
         )
-        return TextStream(self._run(messages, options, cancel))
+        return TextStream(self._run(self.apply_chat_template(messages), options, cancel))
 
     def _run(
         self,
-        messages: Sequence[Mapping[str, str]],
+        prompt: str,
         options: _Options,
         cancel: threading.Event | None,
     ) -> Generator[str, None, Generation]:
-        prompt = self.apply_chat_template(messages)
         with self._lock:
             started = time.perf_counter()
             generator = self._start(prompt, options)
@@ -268,8 +292,14 @@ class LocalModel:
         og = self._og
         try:
             ids = self._tokenizer.encode(prompt)
+            bos = self._layout.bos
+            if bos is not None and (len(ids) == 0 or int(ids[0]) != bos):
+                ids = [bos, *(int(token) for token in ids)]
+            # The loop stops at max_new_tokens; the cache may be longer, and a
+            # sliding-window model needs one at least as long as its window.
+            length = max(len(ids) + options.max_new_tokens, self._layout.min_cache)
             search: dict[str, Any] = {
-                "max_length": len(ids) + options.max_new_tokens,
+                "max_length": min(length, self._layout.context) if self._layout.context else length,
                 "do_sample": options.temperature > 0.0,
                 "repetition_penalty": options.repetition_penalty,
             }
@@ -315,6 +345,15 @@ class TextStream(Iterator[str]):
         self.close()
 
 
+def _finish(run: Generator[str, None, Generation]) -> Generation:
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            result: Generation = done.value
+            return result
+
+
 def _safe_end(text: str, sent: int, stops: tuple[str, ...]) -> tuple[int, bool]:
     """How far ``text`` may be emitted, and whether a stop sequence was reached.
 
@@ -343,6 +382,46 @@ def _message(message: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(content, str):
         raise InputError("a message content must be text")
     return {"role": role, "content": content}
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    bos: int | None
+    """Prepended to a prompt that lacks it, when the tokenizer config asks for it."""
+    min_cache: int
+    """The shortest KV cache the model accepts (its sliding window, if any)."""
+    context: int | None
+
+
+def _layout(folder: Path) -> _Layout:
+    """What generation needs from the folder's configs that onnxruntime-genai does not apply.
+
+    Its tokenizer ignores ``add_bos_token`` (Gemma: a prompt without ``<bos>``
+    derails), and a sliding-window model refuses a cache shorter than the window.
+    """
+    config: Any = {}
+    tokenizer: Any = {}
+    with contextlib.suppress(OSError, ValueError):
+        config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    with contextlib.suppress(OSError, ValueError):
+        tokenizer = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    model = model if isinstance(model, dict) else {}
+    bos = model.get("bos_token_id")
+    adds_bos = isinstance(tokenizer, dict) and tokenizer.get("add_bos_token") is True
+    window = model.get("decoder", {}).get("sliding_window", {})
+    size = window.get("window_size") if isinstance(window, dict) else None
+    context = model.get("context_length")
+    return _Layout(
+        bos=bos if adds_bos and isinstance(bos, int) else None,
+        min_cache=size if isinstance(size, int) else 0,
+        context=context if isinstance(context, int) else None,
+    )
+
+
+def has_chat_template(folder: Path) -> bool:
+    """Whether ``folder`` ships a chat template of its own."""
+    return _chat_template(folder) is not None
 
 
 def _chat_template(folder: Path) -> str | None:
