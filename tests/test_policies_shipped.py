@@ -82,8 +82,10 @@ def test_default_policy_actions() -> None:
         assert action(entity) in {Action.LOCAL, Action.BLOCK}, entity
     for entity in SECRETS:
         assert action(entity) is Action.REDACT, entity
-    for entity in ("LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"):
-        assert action(entity) is Action.KEEP, entity
+    assert action("DATE_TIME") is Action.KEEP
+    assert action("NRP") is Action.REDACT
+    for entity in ("LOCATION", "ORGANIZATION"):
+        assert action(entity) is Action.PSEUDONYMIZE, entity
     assert action("SOMETHING_NEW") is Action.REDACT
 
 
@@ -119,18 +121,21 @@ def test_digests_differ_and_are_stable() -> None:
     assert digests == {name: shipped(name).digest for name in SHIPPED}
 
 
-def test_default_policy_replaces_what_is_tied_to_a_person() -> None:
+def test_default_policy_keeps_only_general_knowledge() -> None:
     policy = shipped("default")
     for entity in ("LOCATION", "NRP", "DATE_TIME", "ORGANIZATION"):
         rule = policy.entity_rule(entity)
-        assert rule.action is Action.KEEP, entity
         assert rule.for_relation("personal")[0] in {Action.REDACT, Action.PSEUDONYMIZE}, entity
-        assert rule.for_relation(None)[0] is Action.KEEP, entity
+    # A country in a prompt that names nobody, and a date, stay as written.
+    assert policy.entity_rule("LOCATION").for_relation("public")[0] is Action.KEEP
+    assert policy.entity_rule("LOCATION").for_relation(None)[0] is Action.PSEUDONYMIZE
+    assert policy.entity_rule("DATE_TIME").for_relation(None)[0] is Action.KEEP
 
 
-def test_healthcare_redacts_personal_places_and_organizations() -> None:
+def test_healthcare_redacts_places_and_organizations() -> None:
     policy = shipped("healthcare")
     for entity in ("LOCATION", "ORGANIZATION"):
         rule = policy.entity_rule(entity)
-        assert rule.action is Action.KEEP  # merged from default.yaml
+        assert rule.action is Action.REDACT
         assert rule.for_relation("personal") == (Action.REDACT, None)
+    assert policy.entity_rule("LOCATION").for_relation("public") == (Action.KEEP, None)

@@ -477,6 +477,40 @@ def test_personal_override_applies_only_to_personal_findings(
     assert decision.route is Route.CLOUD
 
 
+def test_public_override_applies_only_to_public_findings() -> None:
+    engine = PolicyEngine(
+        make_policy(
+            entities={"LOCATION": {"action": "pseudonymize", "public": {"action": "keep"}}},
+            routing=[{"name": "default", "route": "cloud"}],
+        )
+    )
+    public = Finding("LOCATION", 5, 9, 0.9, "TestRecognizer", "en", relation="public")
+    decision = engine.decide([finding("LOCATION"), public, personal("LOCATION", 10, 14)])
+    assert [a.action for a in decision.actions] == [
+        Action.PSEUDONYMIZE,
+        Action.KEEP,
+        Action.PSEUDONYMIZE,
+    ]
+    assert engine.rule_name(public) == "entities.LOCATION.public"
+    assert engine.rule_name(finding("LOCATION")) == "entities.LOCATION"
+
+
+def test_min_count_counts_only_replaced_findings() -> None:
+    policy = make_policy(
+        entities={"LOCATION": {"action": "pseudonymize", "public": {"action": "keep"}}},
+        routing=[{"when": {"entities_any": ["LOCATION"], "min_count": 2}, "route": "local"}],
+    )
+    engine = PolicyEngine(policy)
+    public = [
+        Finding("LOCATION", 10 * i, 10 * i + 4, 0.9, "TestRecognizer", "en", relation="public")
+        for i in range(5)
+    ]
+    assert engine.decide(public).route is Route.CLOUD
+    assert engine.decide([*public, finding("LOCATION", 60, 64)]).route is Route.CLOUD
+    two = [finding("LOCATION", 60, 64), finding("LOCATION", 70, 74)]
+    assert engine.decide([*public, *two]).route is Route.LOCAL
+
+
 def test_personal_override_seals_to_its_recipient(relation_engine: PolicyEngine) -> None:
     (action,) = relation_engine.decide([personal("NRP")]).actions
     assert (action.action, action.recipient) == (Action.SEAL, "payments")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privacy_partition.detection import Analyzer, Finding
-from privacy_partition.detection._relations import PERSONAL, RELATED_TYPES, mark_relations
+from privacy_partition.detection._relations import PERSONAL, PUBLIC, RELATED_TYPES, mark_relations
 
 
 def relations(analyzer: Analyzer, text: str) -> dict[str, str | None]:
@@ -60,7 +60,43 @@ def test_tied_values_are_personal(analyzer: Analyzer, text: str, value: str) -> 
     ],
 )
 def test_values_talked_about_stay_general(analyzer: Analyzer, text: str) -> None:
-    assert set(relations(analyzer, text).values()) <= {None}
+    assert set(relations(analyzer, text).values()) <= {None, PUBLIC}
+
+
+def test_countries_in_a_prompt_naming_nobody_are_public(analyzer: Analyzer) -> None:
+    assert relations(analyzer, "Compare the economies of Germany and Japan.") == {
+        "Germany": PUBLIC,
+        "Japan": PUBLIC,
+    }
+
+
+def test_a_city_is_not_public() -> None:
+    text = "Tell me about Paris and Germany."
+    findings = [found(text, "Paris", "LOCATION"), found(text, "Germany", "LOCATION")]
+    assert [f.relation for f in mark_relations(text, findings)] == [None, PUBLIC]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity_type"),
+    [
+        ("Ahmed Hassan moved to Germany.", "Ahmed Hassan", "PERSON"),
+        ("Mail jane@example.org about Germany.", "jane@example.org", "EMAIL_ADDRESS"),
+    ],
+)
+def test_a_country_is_not_public_beside_personal_data(
+    text: str, value: str, entity_type: str
+) -> None:
+    findings = sorted(
+        [found(text, "Germany", "LOCATION"), found(text, value, entity_type)],
+        key=lambda f: f.start,
+    )
+    assert PUBLIC not in {f.relation for f in mark_relations(text, findings)}
+
+
+def test_a_personal_relation_anywhere_takes_public_away() -> None:
+    text = "I live in Dammam. Compare Germany and Japan."
+    findings = [found(text, v, "LOCATION") for v in ("Dammam", "Germany", "Japan")]
+    assert [f.relation for f in mark_relations(text, findings)] == [PERSONAL, None, None]
 
 
 def test_the_analyzer_marks_relations_in_batches_too(analyzer: Analyzer) -> None:

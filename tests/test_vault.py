@@ -76,6 +76,15 @@ def test_surrogates_avoid_seen_text_and_each_other() -> None:
     assert dict(vault.view().pseudonyms) == {"rachel davis": "Ann", "russell reynolds": "Bob"}
 
 
+def test_a_surrogate_never_carries_an_original_inside() -> None:
+    vault = Vault.session()
+    # "Johnson" would hand the cloud "John"; "Al" is too short to refuse anything.
+    assert vault.pseudonym_for("PERSON", "John", offer("Mary Johnson", "Ann Lee")) == "Ann Lee"
+    assert vault.pseudonym_for("PERSON", "Lee", offer("Bo Leeds", "Kim Ray")) == "Kim Ray"
+    assert vault.pseudonym_for("PERSON", "Bob", offer("Tim JOHNS", "Sam Oak")) == "Sam Oak"
+    assert vault.pseudonym_for("PERSON", "Al", offer("Alma Ortiz")) == "Alma Ortiz"
+
+
 def test_seen_texts_keep_only_what_no_other_text_contains() -> None:
     vault = Vault.session()
     vault.observe("turn one")

@@ -150,10 +150,31 @@ class WindowedUrlRecognizer(UrlRecognizer):
     whitespace and need a dot followed by a letter, so they run on the
     whitespace-delimited runs that contain one: the same matches (checked on
     every PUPA prompt) for a fraction of the scanning.
+
+    Two kinds of its matches are dropped, both without a scheme or "www.":
+    one that stops inside a word (``document.cr`` of ``document.createElement``:
+    the top-level domain is a prefix of a longer word, so it is code), and a
+    file name whose "top-level domain" is a common file extension (``main.py``,
+    ``notes.md``).
     """
 
     _RUN = re.compile(r"\S+")
     _DOMAIN_DOT = re.compile(r"\.[A-Za-z]")
+    _SCHEME = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
+    _FILE_EXTENSIONS = frozenset(
+        "py js ts md sh pl rs cs cc go rb kt swift java json yaml yml toml txt csv pdf doc docx "
+        "xls xlsx ppt pptx zip gz tar png jpg jpeg gif svg mp3 mp4 mov html htm css php sql h "
+        "hpp cpp c ipynb env lock log cfg ini".split()
+    )
+
+    def _plausible(self, text: str, result: RecognizerResult) -> bool:
+        value = text[result.start : result.end]
+        if self._SCHEME.match(value):
+            return True
+        if result.end < len(text) and text[result.end].isalnum():
+            return False
+        host = value.split("/", 1)[0].rstrip(".")
+        return host.rsplit(".", 1)[-1].lower() not in self._FILE_EXTENSIONS
 
     def analyze(
         self,
@@ -175,7 +196,8 @@ class WindowedUrlRecognizer(UrlRecognizer):
             for m in self._RUN.finditer(text)
             if self._DOMAIN_DOT.search(m.group())
         )
-        return _in_windows(analyze_run, text, runs, entities, nlp_artifacts)
+        results = _in_windows(analyze_run, text, runs, entities, nlp_artifacts)
+        return [r for r in results if self._plausible(text, r)]
 
 
 def _us_zip_code() -> PatternRecognizer:

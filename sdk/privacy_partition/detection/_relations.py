@@ -23,6 +23,13 @@ line it stands in:
 * for DATE_TIME, only a birth cue ("born", "date of birth", "出生");
 * resume and CV shapes: a short line of a multi-line text holding a year.
 
+The opposite mark, ``relation="public"``, goes to a place the whole world
+knows (a country or continent, see ``_places``) in a prompt that ties
+nothing to anybody: no finding of a personal type (a name, a contact
+detail, an identifier) and no finding marked personal. "Compare the
+economies of Germany and Japan" names two public places; in "Ahmed moved
+to Germany" or a resume, the country narrows down who the person is.
+
 Guarantees: pure, deterministic, offline and thread-safe; it changes only
 ``relation``, never a span, a type or the order; every expression runs on a
 window of at most ``_WINDOW`` characters, so the cost is linear in the
@@ -38,10 +45,12 @@ from dataclasses import replace
 from typing import Final
 
 from privacy_partition.detection._finding import Finding
+from privacy_partition.detection._places import is_public_place
 
-__all__ = ["PERSONAL", "RELATED_TYPES", "mark_relations"]
+__all__ = ["PERSONAL", "PUBLIC", "RELATED_TYPES", "mark_relations"]
 
 PERSONAL: Final = "personal"
+PUBLIC: Final = "public"
 
 # The types that are general knowledge on their own and personal data only
 # in context. Identifiers, names and contact details are personal anyway.
@@ -260,20 +269,29 @@ def _is_personal(text: str, finding: Finding, lines: _Lines, person_at: list[int
 
 
 def mark_relations(text: str, findings: Sequence[Finding]) -> list[Finding]:
-    """``findings`` in the same order, ``relation="personal"`` set on those tied to a person.
+    """``findings`` in the same order, with ``relation`` set where the text decides it.
 
-    Only findings of ``RELATED_TYPES`` are considered; the others, and those
-    the text merely talks about, come back unchanged.
+    ``personal`` on findings of ``RELATED_TYPES`` tied to a person; then
+    ``public`` on world-known places when nothing in the text is personal.
+    The other findings come back unchanged.
     """
     if not any(f.entity_type in RELATED_TYPES for f in findings):
         return list(findings)
     lines = _Lines(text)
     person_at = sorted(f.start for f in findings if f.entity_type == "PERSON")
-    return [
+    marked = [
         replace(f, relation=PERSONAL)
         if f.entity_type in RELATED_TYPES
         and f.relation is None
         and _is_personal(text, f, lines, person_at)
         else f
         for f in findings
+    ]
+    if any(f.entity_type not in RELATED_TYPES or f.relation == PERSONAL for f in marked):
+        return marked
+    return [
+        replace(f, relation=PUBLIC)
+        if f.entity_type == "LOCATION" and f.relation is None and is_public_place(f.value_in(text))
+        else f
+        for f in marked
     ]

@@ -7,7 +7,8 @@ How a decision is made:
    ``min_score`` is treated as absent: it is kept as it is and counts for no
    condition. A finding the text ties to a person (``relation: personal``)
    gets the rule's ``personal`` override when it has one, recorded as
-   ``entities.<TYPE>.personal``.
+   ``entities.<TYPE>.personal``; a world-known place in a prompt naming
+   nobody (``relation: public``) gets the ``public`` override likewise.
 2. A finding whose action is ``block`` or ``local`` forces that route.
 3. The first routing rule whose conditions all hold gives a route; when none
    holds the route is ``cloud`` (recorded as ``routing.<none>``).
@@ -27,7 +28,6 @@ from typing import Any, Final
 from privacy_partition._actions import Action, FindingAction, Route
 from privacy_partition.detection import Analyzer, Finding
 from privacy_partition.detection._language import detect_languages
-from privacy_partition.detection._relations import PERSONAL
 from privacy_partition.policy._schema import Condition, EntityRule, Policy, RoutingRule
 
 __all__ = ["Decision", "PolicyEngine", "explain"]
@@ -84,6 +84,7 @@ class _Present:
     """The request as the routing conditions see it."""
 
     counts: Counter[str]  # findings per entity type, absent ones left out
+    replaced: Counter[str]  # the same, without the findings the policy keeps as they are
     language: str
     topics: frozenset[str]  # topics at or above their threshold
     metadata: Mapping[str, str]
@@ -127,6 +128,7 @@ class PolicyEngine:
         ignored: Counter[tuple[str, float]] = Counter()
         forced: dict[str, tuple[Route, str]] = {}  # rule name -> (route, entity type)
         counts: Counter[str] = Counter()
+        replaced: Counter[str] = Counter()
         for finding in findings:
             rule_name, rule = self._rule_for(finding)
             if rule.min_score is not None and finding.score < rule.min_score:
@@ -135,6 +137,8 @@ class PolicyEngine:
                 continue
             counts[finding.entity_type] += 1
             action, recipient = rule.for_relation(finding.relation)
+            if action is not Action.KEEP:
+                replaced[finding.entity_type] += 1
             actions.append(
                 FindingAction(finding, action, recipient=recipient, relation=finding.relation)
             )
@@ -143,6 +147,7 @@ class PolicyEngine:
 
         present = _Present(
             counts=counts,
+            replaced=replaced,
             language=language,
             topics=frozenset(
                 name
@@ -186,15 +191,15 @@ class PolicyEngine:
         )
 
     def _rule_for(self, finding: Finding) -> tuple[str, EntityRule]:
-        """The rule for ``finding`` and its name, ``.personal`` added when that override applies."""
+        """The rule for ``finding`` and its name, ``.<relation>`` added when an override applies."""
         entities = self._policy.entities
         entity_type = finding.entity_type
         if entity_type in entities:
             name, rule = f"entities.{entity_type}", entities[entity_type]
         else:
             name, rule = "entities.default", self._policy.entity_rule(entity_type)
-        if rule.personal is not None and finding.relation == PERSONAL:
-            name += ".personal"
+        if rule.override(finding.relation) is not None:
+            name += f".{finding.relation}"
         return name, rule
 
     def rule_name(self, finding: Finding) -> str:
@@ -226,7 +231,7 @@ class PolicyEngine:
             checks.append((bool(hit), "categories " + ", ".join(hit)))
         if when.min_count is not None:
             scope = self._scope(when)
-            count = sum(n for t, n in present.counts.items() if scope is None or t in scope)
+            count = sum(n for t, n in present.replaced.items() if scope is None or t in scope)
             checks.append((count >= when.min_count, f"{count} finding(s)"))
         if when.topics:
             checks.append((set(when.topics) <= present.topics, "topics " + ", ".join(when.topics)))
@@ -272,7 +277,8 @@ def explain(
 
     Values appear masked (first character, then '*'). ``language`` defaults
     to the main language of ``text``. Each finding shows its ``relation``
-    (``personal`` when the text ties it to a person, else ``null``) and the
+    (``personal`` when the text ties it to a person, ``public`` for a
+    world-known place in a prompt naming nobody, else ``null``) and the
     rule that gave its action.
     """
     findings = analyzer.analyze(text, language)

@@ -38,7 +38,7 @@ from pydantic_core import InitErrorDetails
 
 from privacy_partition._actions import Action, Route
 from privacy_partition.detection import DEFAULT_MIN_SCORE, AnalyzerConfig
-from privacy_partition.detection._relations import PERSONAL
+from privacy_partition.detection._relations import PERSONAL, PUBLIC
 from privacy_partition.policy._recognizers import (
     CompiledPattern,
     PolicyPatternRecognizer,
@@ -55,11 +55,11 @@ __all__ = [
     "Expectation",
     "Fallback",
     "PatternSpec",
-    "PersonalRule",
     "Policy",
     "PolicyTest",
     "Recipient",
     "RecognizerSpec",
+    "RelationRule",
     "RestoreOptions",
     "RoutingRule",
     "TopicSpec",
@@ -219,21 +219,22 @@ def _check_recipient(action: Action, recipient: str | None) -> None:
         raise ValueError(f"a recipient is only for action 'seal', not {action.value!r}")
 
 
-class PersonalRule(_Closed):
-    """What happens instead to a finding the text ties to a person.
+class RelationRule(_Closed):
+    """What happens instead to a finding with a given relation (see ``detection._relations``).
 
-    "I work at Google", "my daughter's school in Dammam": the value is
-    personal data there, though the same type is general knowledge when a
-    prompt merely talks about it (see ``detection._relations``).
+    ``personal``: "I work at Google", "my daughter's school in Dammam": the
+    value is personal data there, though the same type is general knowledge
+    when a prompt merely talks about it. ``public``: a country or continent
+    in a prompt that ties nothing to anybody.
     """
 
     action: Action
-    """What happens to each personal finding; ``local`` and ``block`` force the route."""
+    """What happens to each such finding; ``local`` and ``block`` force the route."""
     recipient: Name | None = None
     """The recipient a ``seal`` action seals to (seal only)."""
 
     @model_validator(mode="after")
-    def _recipient_for_seal(self) -> PersonalRule:
+    def _recipient_for_seal(self) -> RelationRule:
         _check_recipient(self.action, self.recipient)
         return self
 
@@ -247,18 +248,30 @@ class EntityRule(_Closed):
     """The recipient a ``seal`` action seals to (seal only)."""
     min_score: Score | None = None
     """Findings scored under this are treated as absent: kept, and ignored by routing."""
-    personal: PersonalRule | None = None
+    personal: RelationRule | None = None
     """The rule for findings tied to a person (``relation: personal``); default: ``action``."""
+    public: RelationRule | None = None
+    """The rule for world-known places in a prompt that names nobody (``relation: public``);
+    default: ``action``."""
 
     @model_validator(mode="after")
     def _recipient_for_seal(self) -> EntityRule:
         _check_recipient(self.action, self.recipient)
         return self
 
+    def override(self, relation: str | None) -> RelationRule | None:
+        """The rule that replaces ``action`` for a finding with ``relation``, if any."""
+        if relation == PERSONAL:
+            return self.personal
+        if relation == PUBLIC:
+            return self.public
+        return None
+
     def for_relation(self, relation: str | None) -> tuple[Action, str | None]:
         """The action and recipient for a finding with ``relation``."""
-        if relation == PERSONAL and self.personal is not None:
-            return self.personal.action, self.personal.recipient
+        rule = self.override(relation)
+        if rule is not None:
+            return rule.action, rule.recipient
         return self.action, self.recipient
 
 
@@ -287,7 +300,9 @@ class Condition(_Closed):
 
     ``entities``, ``categories`` and ``topics`` need all listed to be present;
     their ``_any`` forms need at least one. ``min_count`` counts the findings
-    of the types these conditions name (of every type when they name none).
+    of the types these conditions name (of every type when they name none)
+    that the policy replaces: a finding it keeps as written (a public place,
+    a date) is not personal data by its own account and does not count.
     """
 
     entities: tuple[EntityType, ...] | None = Field(default=None, min_length=1)
@@ -303,7 +318,7 @@ class Condition(_Closed):
     topics_any: tuple[Name, ...] | None = Field(default=None, min_length=1)
     """At least one of these topics is present."""
     min_count: StrictInt | None = Field(default=None, ge=1)
-    """At least this many findings (of the types named here, else of any type)."""
+    """At least this many replaced findings (of the types named here, else of any type)."""
     languages: tuple[Language, ...] | None = Field(default=None, min_length=1)
     """The request's language is one of these."""
     metadata: dict[Name, StrictStr] | None = Field(default=None, min_length=1)
@@ -324,13 +339,16 @@ class RoutingRule(_Closed):
 class Fallback(_Closed):
     """What happens when the chosen side is unavailable.
 
-    A request the policy keeps on the device never falls back to the cloud.
+    A request an entity rule keeps on the device (a government ID) never
+    falls back to the cloud.
     """
 
     cloud_unavailable: Literal[Route.LOCAL, Route.BLOCK] = Route.LOCAL
     """Where a cloud-bound request goes when the cloud cannot be reached."""
-    local_unavailable: Literal[Route.BLOCK] = Route.BLOCK
-    """What happens when the local model cannot answer (always block)."""
+    local_unavailable: Literal[Route.BLOCK, Route.CLOUD] = Route.BLOCK
+    """What happens when no local model is configured: ``block`` refuses; ``cloud`` sends a
+    request that a routing rule sent to the device (a topic, a personal document) to the
+    cloud, transformed as the entity rules say, unless an entity rule keeps it local."""
 
 
 class RestoreOptions(_Closed):
@@ -354,8 +372,11 @@ class Expectation(_Closed):
     """Entity types that must not be among the findings."""
     actions: dict[EntityType, Action] = Field(default_factory=dict)
     """The action every finding of a type must get."""
-    relations: dict[EntityType, Literal["personal", "general"]] = Field(default_factory=dict)
-    """Whether every finding of a type is tied to a person (``personal``) or not (``general``)."""
+    relations: dict[EntityType, Literal["personal", "general", "public"]] = Field(
+        default_factory=dict
+    )
+    """Whether every finding of a type is tied to a person (``personal``), a world-known
+    place in a prompt naming nobody (``public``), or neither (``general``)."""
     rules: tuple[Text, ...] = ()
     """Rules that must fire (``entities.<TYPE>``, ``routing.<name>``)."""
     cloud_text_excludes: tuple[Text, ...] = ()
@@ -438,9 +459,11 @@ class Policy(_Closed):
         errors = []
         for entity, rule in self.entities.items():
             personal = rule.personal.recipient if rule.personal else None
+            public = rule.public.recipient if rule.public else None
             for loc, recipient in (
                 (("entities", entity, "recipient"), rule.recipient),
                 (("entities", entity, "personal", "recipient"), personal),
+                (("entities", entity, "public", "recipient"), public),
             ):
                 if recipient is not None and recipient not in self.recipients:
                     message = f"unknown recipient {recipient!r} ({_declared(self.recipients)})"

@@ -42,6 +42,9 @@ _MAGIC = b"PPVAULT1"
 _KEY_ID_BYTES = 8
 _NONCE_BYTES = 12
 
+# Shorter originals ("Al") occur inside too many surrogates to be refused there.
+_MIN_ORIGINAL_CHARS = 3
+
 
 class VaultScope(StrEnum):
     """How long a vault lives: one request, or a conversation of many."""
@@ -158,17 +161,22 @@ class Vault:
 
         ``candidates(n)`` proposes surrogates for the vault's n-th pseudonym.
         A candidate is accepted when, case-insensitively, it appears in no
-        text seen, neither contains nor is contained in another surrogate of
-        this vault. None when every candidate is refused.
+        text seen, contains no original this vault replaces ("Johnson" for
+        "John" would carry the name), and neither contains nor is contained
+        in another surrogate of this vault. None when every candidate is
+        refused.
         """
         with self._lock:
             surrogate = self._surrogate_of.get((label, original))
             if surrogate is not None:
                 return surrogate
             others = list(self._by_surrogate)
+            originals = {fold(original), *(fold(o) for o in self._by_surrogate.values())}
             for candidate in candidates(len(self._by_surrogate)):
                 folded = fold(candidate)
                 if any(folded in seen for seen in self._seen):
+                    continue
+                if any(o in folded for o in originals if len(o) >= _MIN_ORIGINAL_CHARS):
                     continue
                 if any(folded in other or other in folded for other in others):
                     continue
