@@ -65,10 +65,12 @@ def test_explain_masks_values() -> None:
 
 
 @pytest.mark.model
-def test_model_info_lists_every_built_model_ready() -> None:
+def test_model_info_lists_every_required_model_ready() -> None:
     proc = cli("model", "info")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
-    assert [r["state"] for r in rows] == ["ready"] * len(rows)
+    required = [r for r in rows if not r.get("optional")]
+    assert [r["state"] for r in required] == ["ready"] * len(required)
+    assert len(required) < len(rows)  # Gemma 3 270M is in the matrix, built only on request
     assert any(r["name"].startswith("rampart-int8") for r in rows)
     assert any(r["name"].startswith("smollm2") for r in rows)
