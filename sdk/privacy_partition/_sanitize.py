@@ -5,6 +5,9 @@ leak evaluations. Each request gets its own vault, so nothing said in one
 prompt is restorable from another. It fails closed: a prompt whose detection
 or transformation fails is reported as ``block`` with the reason, never sent
 as written.
+Prompts are scored for the policy's topics (``detection.topics``) by the
+local topic model, loaded once per Sanitizer; a prompt whose scoring fails
+is blocked the same way.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from privacy_partition._errors import (
     PrivacyPartitionError,
     TransformError,
 )
-from privacy_partition.detection import AnalyzerConfig, Finding
+from privacy_partition.detection import (
+    Analyzer,
+    AnalyzerConfig,
+    Finding,
+    TopicScorer,
+    TopicScoring,
+)
 from privacy_partition.detection._language import detect_languages
-from privacy_partition.policy import Policy, PolicyEngine, analyzer_for
+from privacy_partition.policy import Decision, Policy, PolicyEngine, analyzer_for
 from privacy_partition.transform import DEFAULT_KEYSET_ENV, Keyset, Recipient, Transformer, Vault
 
 __all__ = ["SanitizeResult", "Sanitizer", "load_recipients"]
@@ -78,7 +87,13 @@ class Sanitizer:
 
     ``keyset`` defaults to the one in ``$PRIVACY_PARTITION_KEYSET`` and else
     to a fresh in-memory keyset: then tokens and hashes are not joinable
-    across runs, which suits a one-off sanitizing job.
+    across runs, which suits a one-off sanitizing job. ``analyzer``, when
+    given, is used instead of building one: it must be ``analyzer_for(policy)``
+    or equivalent (``PrivacyClient`` shares one, tests reuse one per module).
+    When the policy declares topics, ``topic_scorer`` scores them (default:
+    ``TopicScorer.for_policy(policy)`` on the Analyzer's model root, which
+    raises :class:`ModelError` when the topic model is not built;
+    ``FixedTopicScorer`` stands in for it in tests).
     """
 
     def __init__(
@@ -87,11 +102,55 @@ class Sanitizer:
         *,
         analyzer_config: AnalyzerConfig | None = None,
         keyset: Keyset | None = None,
+        analyzer: Analyzer | None = None,
+        topic_scorer: TopicScoring | None = None,
     ) -> None:
         self.policy = policy
         self._engine = PolicyEngine(policy)
-        self._analyzer = analyzer_for(policy, analyzer_config)
+        self._analyzer = analyzer or analyzer_for(policy, analyzer_config)
+        self._topics = _topic_scorer(policy, topic_scorer, self._analyzer.config.model_root)
         self._transformer = Transformer(_default_keyset(keyset), load_recipients(policy))
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The Analyzer this sanitizer detects with (shared, thread-safe)."""
+        return self._analyzer
+
+    def decide(
+        self,
+        text: str,
+        findings: Sequence[Finding],
+        metadata: Mapping[str, str] | None = None,
+        *,
+        topics: Mapping[str, float] | None = None,
+    ) -> tuple[str, Decision]:
+        """The main language of ``text`` and the policy's decision on its ``findings``.
+
+        The one place a decision is made, for ``sanitize`` and ``PrivacyClient`` alike.
+        ``topics`` are scores already computed for ``text``; without them ``text``
+        is scored here (:class:`DetectionError` if that fails).
+        """
+        language = detect_languages(text, self._analyzer.config.languages)[0]
+        if topics is None:
+            topics = self._topics.score(text) if self._topics is not None else {}
+        decision = self._engine.decide(
+            findings, language=language, topics=topics, metadata=metadata
+        )
+        return language, decision
+
+    def score_topics(self, texts: Sequence[str]) -> dict[str, float]:
+        """Each topic's highest score over ``texts`` (turns of one request); empty without topics.
+
+        Scored turn by turn, so that a long system prompt cannot dilute a
+        sensitive question. :class:`DetectionError` if scoring fails.
+        """
+        if self._topics is None or not texts:
+            return {}
+        best: dict[str, float] = {}
+        for text in texts:
+            for topic, score in self._topics.score(text).items():
+                best[topic] = max(score, best.get(topic, score))
+        return best
 
     def sanitize(self, text: str, metadata: Mapping[str, str] | None = None) -> SanitizeResult:
         (result,) = self.sanitize_batch([text], metadata)
@@ -106,10 +165,29 @@ class Sanitizer:
         except DetectionError:
             # One bad prompt fails the batch; analyze one by one so only it is blocked.
             found = [self._analyze_one(text) for text in texts]
+        analyzed = [text for text, f in zip(texts, found, strict=True) if f is not None]
+        scores = iter(self._score_topics(analyzed))
         return [
-            self._decide(text, findings, metadata)
+            self._decide(text, findings, next(scores) if findings is not None else None, metadata)
             for text, findings in zip(texts, found, strict=True)
         ]
+
+    def _score_topics(self, texts: Sequence[str]) -> Sequence[dict[str, float] | None]:
+        """Topic scores per text, None where scoring failed."""
+        if self._topics is None:
+            return [{} for _ in texts]
+        try:
+            return self._topics.score_batch(texts)
+        except DetectionError:
+            # As for detection: one prompt that fails must not block the others.
+            return [self._score_one(text) for text in texts]
+
+    def _score_one(self, text: str) -> dict[str, float] | None:
+        assert self._topics is not None
+        try:
+            return self._topics.score(text)
+        except DetectionError:
+            return None
 
     def _analyze_one(self, text: str) -> list[Finding] | None:
         try:
@@ -118,13 +196,19 @@ class Sanitizer:
             return None
 
     def _decide(
-        self, text: str, findings: list[Finding] | None, metadata: Mapping[str, str] | None
+        self,
+        text: str,
+        findings: list[Finding] | None,
+        topics: Mapping[str, float] | None,
+        metadata: Mapping[str, str] | None,
     ) -> SanitizeResult:
         if findings is None:
             return SanitizeResult(Route.BLOCK, None, (), ("detection failed",))
         entities = tuple(sorted({f.entity_type for f in findings}))
+        if topics is None:
+            return SanitizeResult(Route.BLOCK, None, entities, ("topic scoring failed",))
         try:
-            return self._route(text, findings, entities, metadata)
+            return self._route(text, findings, entities, topics, metadata)
         except PrivacyPartitionError as error:
             # Fail closed, one prompt at a time; the type name carries no content.
             return SanitizeResult(Route.BLOCK, None, entities, (type(error).__name__,))
@@ -134,10 +218,10 @@ class Sanitizer:
         text: str,
         findings: list[Finding],
         entities: tuple[str, ...],
+        topics: Mapping[str, float],
         metadata: Mapping[str, str] | None,
     ) -> SanitizeResult:
-        language = detect_languages(text, self._analyzer.config.languages)[0]
-        decision = self._engine.decide(findings, language=language, metadata=metadata)
+        language, decision = self.decide(text, findings, metadata, topics=topics)
         if decision.route is not Route.CLOUD:
             return SanitizeResult(decision.route, None, entities, decision.reasons)
         try:
@@ -164,6 +248,19 @@ class Sanitizer:
         results = self.sanitize_batch([text for _, text in batch])
         for (request_id, _), result in zip(batch, results, strict=True):
             yield result.as_dict(request_id)
+
+
+def _topic_scorer(
+    policy: Policy, given: TopicScoring | None, model_root: Path | None
+) -> TopicScoring | None:
+    if given is not None:
+        missing = sorted(set(policy.detection.topics) - set(given.topics))
+        if missing:
+            raise ConfigurationError(f"the topic scorer lacks the policy's topics {missing}")
+        return given
+    if not policy.detection.topics:
+        return None
+    return TopicScorer.for_policy(policy, model_root=model_root)
 
 
 def _default_keyset(keyset: Keyset | None) -> Keyset:

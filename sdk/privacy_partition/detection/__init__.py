@@ -1,4 +1,9 @@
-"""Detection: find personal data in text, offline, in English and Chinese."""
+"""Detection: find personal data in text, offline, in English and Chinese.
+
+:class:`TopicScorer` scores how close a prompt comes to a policy's sensitive
+topics with the local MiniLM model that :func:`build_minilm` builds;
+:class:`FixedTopicScorer` stands in for it in tests.
+"""
 
 from privacy_partition.detection._engine import (
     DEFAULT_MAX_CHARS,
@@ -8,6 +13,8 @@ from privacy_partition.detection._engine import (
     AnalyzerConfig,
 )
 from privacy_partition.detection._finding import Finding
+from privacy_partition.detection._minilm_build import build_minilm
+from privacy_partition.detection._topics import FixedTopicScorer, TopicScorer, TopicScoring
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -16,4 +23,8 @@ __all__ = [
     "Analyzer",
     "AnalyzerConfig",
     "Finding",
+    "FixedTopicScorer",
+    "TopicScorer",
+    "TopicScoring",
+    "build_minilm",
 ]

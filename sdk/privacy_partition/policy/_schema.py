@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 API_VERSION: Final = "privacy-partition/v1"
-DEFAULT_TOPIC_THRESHOLD: Final = 0.6
+DEFAULT_TOPIC_THRESHOLD: Final = 0.4
 
 ENTITY_TYPE_PATTERN: Final = r"^[A-Z][A-Z0-9_]*$"
 ENTITY_KEY_PATTERN: Final = r"^(default|[A-Z][A-Z0-9_]*)$"

@@ -2,7 +2,10 @@
 
 Each test analyzes its prompt with the Analyzer it is given (build it with
 ``analyzer_for(policy)`` so the policy's own recognizers run), decides, and
-compares what its ``expect`` states; nothing else is checked.
+compares what its ``expect`` states; nothing else is checked. Topic scores
+come from the test's ``topics`` and, for the topics it leaves out, from the
+topic scorer when one is given (else they score 0), so a test that states
+its scores runs without the topic model.
 
 ``cloud_text_excludes`` is checked on the decision, not on transformed text,
 so that policy tests do not depend on the transformer: each excluded string
@@ -23,7 +26,7 @@ from typing import Final
 
 from privacy_partition._actions import Action, Route
 from privacy_partition._errors import PrivacyPartitionError
-from privacy_partition.detection import Analyzer
+from privacy_partition.detection import Analyzer, TopicScoring
 from privacy_partition.detection._language import detect_languages
 from privacy_partition.policy._engine import Decision, PolicyEngine
 from privacy_partition.policy._schema import Policy, PolicyTest
@@ -55,23 +58,30 @@ class PolicyTestResult:
         return f"FAIL {self.name}: " + "; ".join(self.failures)
 
 
-def run_policy_tests(policy: Policy, analyzer: Analyzer) -> list[PolicyTestResult]:
-    """Run every test in ``policy`` with ``analyzer``, in order."""
+def run_policy_tests(
+    policy: Policy, analyzer: Analyzer, topic_scorer: TopicScoring | None = None
+) -> list[PolicyTestResult]:
+    """Run every test in ``policy`` with ``analyzer`` (and ``topic_scorer``), in order."""
     engine = PolicyEngine(policy)
-    return [_run(engine, analyzer, i, test) for i, test in enumerate(policy.tests)]
+    return [_run(engine, analyzer, topic_scorer, i, test) for i, test in enumerate(policy.tests)]
 
 
 def _run(
-    engine: PolicyEngine, analyzer: Analyzer, index: int, test: PolicyTest
+    engine: PolicyEngine,
+    analyzer: Analyzer,
+    topic_scorer: TopicScoring | None,
+    index: int,
+    test: PolicyTest,
 ) -> PolicyTestResult:
     name = test.name or f"tests[{index}]"
     try:
         findings = analyzer.analyze(test.prompt, test.language)
+        scored = topic_scorer.score(test.prompt) if topic_scorer is not None else {}
     except PrivacyPartitionError as error:
         return PolicyTestResult(index, name, (f"analysis failed: {error}",), None)
     language = test.language or detect_languages(test.prompt, analyzer.config.languages)[0]
     decision = engine.decide(
-        findings, language=language, topics=test.topics, metadata=test.metadata
+        findings, language=language, topics={**scored, **test.topics}, metadata=test.metadata
     )
     return PolicyTestResult(index, name, tuple(_differences(test, decision)), decision)
 
