@@ -7,7 +7,7 @@ CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
 
-.PHONY: demo test lint typecheck models bench-detect bench-transform bench-gateway bench-local bench-local-quality proto eval-detect eval-policy clean
+.PHONY: demo test fuzz lint typecheck models bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval-detect eval-policy clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,18 +18,32 @@ $(VENV)/.installed: pyproject.toml
 models: $(VENV)/.installed
 	$(CLI) model build
 
+# The boundary demo: a loopback gateway (SmolLM2 as the cloud model), one conversation
+# taking each route (local, cloud, cloud with a sealed card, refused), what the cloud saw.
 demo: models
-	$(PY) examples/detection_demo.py
+	$(PY) examples/demo.py
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check sdk tests bench examples
-	$(VENV)/bin/ruff format --check sdk tests bench examples
+	$(VENV)/bin/ruff check sdk tests bench examples docs fuzz
+	$(VENV)/bin/ruff format --check sdk tests bench examples docs fuzz
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 test: models lint typecheck
 	$(VENV)/bin/pytest -q
+
+# Fuzzing, bounded in time: the atheris harnesses (FUZZ_SECONDS each, seeded with the
+# shipped policies), then the properties and hostile inputs at full size (10,000 examples).
+FUZZ_SECONDS ?= 60
+FUZZ_CORPUS  ?= $(or $(TMPDIR),/tmp)/privacy-partition-fuzz
+fuzz: $(VENV)/.installed
+	$(PY) -c 'import atheris' 2>/dev/null || $(PY) -m pip install --quiet atheris
+	mkdir -p $(FUZZ_CORPUS)/restore $(FUZZ_CORPUS)/policy
+	cp policies/*.yaml $(FUZZ_CORPUS)/policy/
+	$(PY) fuzz/fuzz_restore.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/restore
+	$(PY) fuzz/fuzz_policy.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/policy
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_fuzz_properties.py tests/test_hostile_input.py
 
 # Detection latency against stock Presidio with the same spaCy pipeline (prints figures).
 bench-detect: models
@@ -55,15 +69,40 @@ bench-local: models
 bench-local-quality: models
 	$(PY) bench/local_quality.py
 
+# Our int8 ONNX SmolLM2 against llama.cpp running the same wheel's Q4_1 GGUF, in one run.
+# llama-cpp-python compiles llama.cpp from source (about 15 minutes on two cores) into a
+# throwaway environment of its own, so it never touches .venv or make test.
+BENCH_VENV := local_model/.bench-venv
+LLAMA_CPP  := llama-cpp-python==0.3.36
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BENCH_VENV)/bin/python -m pip install --quiet '$(LLAMA_CPP)'
+	touch $@
+
+bench-local-llamacpp: models $(BENCH_VENV)/.installed
+	$(PY) bench/local_llamacpp.py --bench-python $(BENCH_VENV)/bin/python --threads 2
+
 # Regenerate the gRPC code from proto/ (a test fails when it is stale).
 proto: $(VENV)/.installed
 	$(PY) proto/generate.py
 
-# Leak, retention and cloud share of a policy (default: policies/default.yaml).
+# Regenerate docs/policy-reference.md and docs/cli.md (a test fails when they are stale).
+docs: $(VENV)/.installed
+	$(PY) docs/generate.py
+
+# Leak, retention and cloud share of a policy (default: policies/default.yaml), on
+# PUPA_New and PUPA_TNB as shipped and on copies whose rows each have their own id
+# (the turns of a conversation share one; see bench/pupa_unique_ids.py).
 POLICY ?= policies/default.yaml
+UNIQUE := .eval/pupa-unique-ids
+LEAK_EVAL := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) ../shared/tools/leak_eval.py
 eval-policy: models
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) ../shared/tools/leak_eval.py $(PUPA)/PUPA_New.csv --policy $(POLICY)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) ../shared/tools/leak_eval.py $(PUPA)/PUPA_TNB.csv --policy $(POLICY)
+	$(PY) bench/pupa_unique_ids.py $(PUPA) $(UNIQUE)
+	@for split in New TNB; do \
+	  echo "== PUPA_$$split, as shipped"; $(LEAK_EVAL) $(PUPA)/PUPA_$$split.csv --policy $(POLICY) | tail -1; \
+	  echo "== PUPA_$$split, one id per row"; $(LEAK_EVAL) $(UNIQUE)/PUPA_$$split.csv --policy $(POLICY); \
+	done
 
 clean:
-	rm -rf $(VENV) local_model/*/model local_model/.downloads
+	rm -rf $(VENV) .eval local_model/*/model local_model/.downloads local_model/.bench-venv

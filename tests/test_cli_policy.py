@@ -74,3 +74,4 @@ def test_model_info_lists_every_required_model_ready() -> None:
     assert len(required) < len(rows)  # Gemma 3 270M is in the matrix, built only on request
     assert any(r["name"].startswith("rampart-int8") for r in rows)
     assert any(r["name"].startswith("smollm2") for r in rows)
+    assert any(r["name"].startswith("minilm-int8") for r in rows)

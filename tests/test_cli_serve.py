@@ -7,10 +7,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from privacy_partition.cli import main
+from privacy_partition.cli import EXIT_USAGE, main
 from privacy_partition.cloud import GatewayClient, GenerationOptions, OpenAICompatibleEcho
 
 KEY_ENV = "PRIVACY_PARTITION_TEST_KEY"
@@ -132,3 +133,20 @@ def test_serve_refuses_an_unknown_upstream(capsys: pytest.CaptureFixture[str]) -
         main(["serve", "--upstream", "llama"])
     assert caught.value.code == 2
     assert "echo, onnx or openai:URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--tls-cert", "missing-cert.pem", "--tls-key", "missing-key.pem"],
+        ["ask", "--policy", "policies/default.yaml", "--gateway-ca", "missing-ca.pem", "hi"],
+    ],
+)
+def test_an_unreadable_certificate_file_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "cannot read missing-" in err
+    assert "Traceback" not in err

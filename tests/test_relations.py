@@ -81,6 +81,7 @@ def test_a_city_is_not_public() -> None:
     [
         ("Ahmed Hassan moved to Germany.", "Ahmed Hassan", "PERSON"),
         ("Mail jane@example.org about Germany.", "jane@example.org", "EMAIL_ADDRESS"),
+        ("Napco Trading opened a branch in Germany.", "Napco Trading", "ORGANIZATION"),
     ],
 )
 def test_a_country_is_not_public_beside_personal_data(

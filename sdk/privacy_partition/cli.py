@@ -1,7 +1,8 @@
 """The ``privacy-partition`` command.
 
-Exit status: 0 success; 1 the work failed (detection, a model); 2 bad usage
-or configuration. Errors go to stderr and never quote the input text.
+Exit status: 0 success; 1 the work failed (detection, a model) or was
+refused (a request the policy blocks, a broken audit log); 2 bad usage or
+configuration. Errors go to stderr and never quote the input text.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from privacy_partition._errors import (
 )
 
 if TYPE_CHECKING:
+    from privacy_partition.client import PrivacyClient, Reply
     from privacy_partition.detection import AnalyzerConfig
 
 __all__ = ["main"]
@@ -62,58 +64,66 @@ def _analyze(args: argparse.Namespace) -> int:
 def _model_build(args: argparse.Namespace) -> int:
     from privacy_partition._artifacts import ARTIFACTS, RAMPART, ensure_artifact
     from privacy_partition._quantize import ensure_int8
+    from privacy_partition.local import ModelRegistry
 
     def progress(line: str) -> None:
         print(line, flush=True)
 
-    for spec in ARTIFACTS:
-        folder = ensure_artifact(spec, args.models, progress=progress)
-        if spec is RAMPART:
+    # Every name is checked before anything is downloaded.
+    registry = ModelRegistry.builtin(args.models)
+    asked = {registry.get(name).name for name in args.names}
+    local = [spec for spec in registry if spec.default or args.all or spec.name in asked]
+    for spec in local:
+        if spec.build_recipe is None:
+            raise ConfigurationError(f"local model {spec.name} has no build recipe")
+    for artifact in ARTIFACTS:
+        folder = ensure_artifact(artifact, args.models, progress=progress)
+        if artifact is RAMPART:
             ensure_int8(folder, progress)
-        print(f"{spec.name}: ready in {folder}")
-    from privacy_partition.local import build_smollm2
+        print(f"{artifact.name}: ready in {folder}")
+    from privacy_partition.detection import build_minilm
 
-    print(f"smollm2: ready in {build_smollm2(args.models, progress)}")
+    print(f"minilm: ready in {build_minilm(args.models, progress)}")
+    for spec in local:
+        print(f"{spec.name}: ready in {spec.build(args.models, progress)}")
     return EXIT_OK
 
 
 def _model_info(args: argparse.Namespace) -> int:
     from privacy_partition._artifacts import ARTIFACTS, RAMPART, artifact_folder, artifact_info
     from privacy_partition._quantize import INT8_FILE, verify_int8
+    from privacy_partition.detection._minilm import MODEL_FILE, minilm_folder, verify_minilm
 
-    rows: list[dict[str, str | int]] = [artifact_info(spec, args.models) for spec in ARTIFACTS]
-    int8 = artifact_folder(RAMPART, args.models) / INT8_FILE
-    try:
-        verify_int8(artifact_folder(RAMPART, args.models))
-        state = "ready"
-    except PrivacyPartitionError:
-        state = "missing" if not int8.exists() else "damaged"
-    rows.append(
-        {
-            "name": "rampart-int8 (built from rampart; what the Analyzer runs)",
-            "folder": str(int8.parent),
-            "state": state,
-            "bytes": int8.stat().st_size if int8.exists() else 0,
-        }
+    rows: list[dict[str, object]] = [dict(artifact_info(spec, args.models)) for spec in ARTIFACTS]
+    rampart, minilm = artifact_folder(RAMPART, args.models), minilm_folder(args.models)
+    built: tuple[tuple[str, Path, Path, Callable[[Path], object]], ...] = (
+        (
+            "rampart-int8 (built from rampart; what the Analyzer runs)",
+            rampart,
+            rampart / INT8_FILE,
+            verify_int8,
+        ),
+        (
+            "minilm-int8 (the topic model of policies' topics)",
+            minilm,
+            minilm / MODEL_FILE,
+            verify_minilm,
+        ),
     )
-    from privacy_partition.local import smollm2_folder, verify_build
+    for name, folder, model, verify in built:
+        try:
+            verify(folder)
+            state = "ready"
+        except PrivacyPartitionError:
+            state = "missing" if not model.exists() else "damaged"
+        size = model.stat().st_size if model.exists() else 0
+        rows.append({"name": name, "folder": str(model.parent), "state": state, "bytes": size})
+    from privacy_partition.local import ModelRegistry
 
-    local = smollm2_folder(args.models)
-    try:
-        verify_build(local)
-        local_state = "ready"
-    except PrivacyPartitionError:
-        local_state = "missing" if not local.exists() else "damaged"
-    rows.append(
-        {
-            "name": "smollm2 (SmolLM2-135M-Instruct, int8, onnxruntime-genai)",
-            "folder": str(local),
-            "state": local_state,
-            "bytes": sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
-            if local.exists()
-            else 0,
-        }
-    )
+    registry = ModelRegistry.builtin(args.models)
+    for config in args.config:
+        registry.load_file(config)
+    rows.extend(spec.describe() for spec in registry)
     json.dump(rows, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return EXIT_OK
@@ -138,10 +148,15 @@ def _policy_check(args: argparse.Namespace) -> int:
 
 
 def _policy_test(args: argparse.Namespace) -> int:
+    from privacy_partition.detection import TopicScorer
     from privacy_partition.policy import analyzer_for, load_policy, run_policy_tests
 
     policy = load_policy(args.file)
-    results = run_policy_tests(policy, analyzer_for(policy, _analyzer_config(args)))
+    # Tests then see the topic model's scores, as a real request would.
+    topics = (
+        TopicScorer.for_policy(policy, model_root=args.models) if policy.detection.topics else None
+    )
+    results = run_policy_tests(policy, analyzer_for(policy, _analyzer_config(args)), topics)
     for result in results:
         print(result)
     failed = sum(not r.passed for r in results)
@@ -167,12 +182,23 @@ def _sanitize(args: argparse.Namespace) -> int:
     sanitizer = Sanitizer(load_policy(args.policy), analyzer_config=_analyzer_config(args))
 
     def rows() -> Iterator[tuple[object, str]]:
-        for number, line in enumerate(sys.stdin, start=1):
+        # Bytes, decoded here: whatever the locale, a line that is not UTF-8 is refused by number.
+        for number, raw in enumerate(sys.stdin.buffer, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(f"line {number}: not valid UTF-8 (byte {error.start})") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
                 request_id, text = row["id"], row["text"]
+                # A lone surrogate ("\ud800") is valid JSON but no text: it cannot be written out.
+                json.dumps(row, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"line {number}: holds a lone surrogate, which is not text"
+                ) from None
             except (ValueError, KeyError, TypeError):
                 raise InputError(
                     f"line {number}: expected a JSON object with 'id' and 'text'"
@@ -187,20 +213,37 @@ def _sanitize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _upstream_spec(value: str) -> str:
+    """``--upstream``: echo, onnx or openai:URL."""
+    if value in ("echo", "onnx") or (value.startswith("openai:") and len(value) > len("openai:")):
+        return value
+    raise argparse.ArgumentTypeError("expected echo, onnx or openai:URL")
+
+
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import signal
 
-    from privacy_partition.cloud import EchoUpstream, GatewayServer, HostedRecipient, ServerTls
+    from privacy_partition.cloud import (
+        DEFAULT_API_KEY_ENV,
+        EchoUpstream,
+        GatewayServer,
+        HostedRecipient,
+        OnnxUpstream,
+        OpenAIUpstream,
+        ServerTls,
+        Upstream,
+    )
 
     tls = None
     if args.tls_cert or args.tls_key:
         if not (args.tls_cert and args.tls_key):
             raise ConfigurationError("--tls-cert and --tls-key go together")
         tls = ServerTls(
-            args.tls_cert.read_bytes(),
-            args.tls_key.read_bytes(),
-            args.client_ca.read_bytes() if args.client_ca else None,
+            _read_file("--tls-cert", args.tls_cert),
+            _read_file("--tls-key", args.tls_key),
+            _read_file("--client-ca", args.client_ca) if args.client_ca else None,
         )
     elif args.client_ca:
         raise ConfigurationError("--client-ca needs --tls-cert and --tls-key")
@@ -212,11 +255,32 @@ def _serve(args: argparse.Namespace) -> int:
             if key_file
             else HostedRecipient.generate(name)
         )
+    kind, _, url = args.upstream.partition(":")
+    if args.api_key_env and kind != "openai":
+        raise ConfigurationError("--api-key-env goes with --upstream openai:URL")
+    upstream: Upstream
+    if kind == "echo":
+        if args.model:
+            raise ConfigurationError("--model goes with --upstream onnx or openai:URL")
+        upstream, serving = EchoUpstream(), "echo"
+    elif kind == "onnx":
+        from privacy_partition.local import smollm2_folder
+
+        onnx = OnnxUpstream(Path(args.model) if args.model else smollm2_folder(args.models))
+        upstream, serving = onnx, f"onnx, model {onnx.model.folder}"
+    else:
+        if not args.model:
+            raise ConfigurationError("--upstream openai:URL needs --model NAME")
+        key_env = args.api_key_env or DEFAULT_API_KEY_ENV
+        if not os.environ.get(key_env):
+            print(f"privacy-partition: {key_env} is not set: no API key is sent", file=sys.stderr)
+        openai = OpenAIUpstream(url, args.model, api_key_env=key_env)
+        upstream, serving = openai, f"openai {openai.base_url}, model {openai.model}"
 
     async def run() -> None:
-        server = GatewayServer(EchoUpstream(), recipients, tls=tls)
+        server = GatewayServer(upstream, recipients, tls=tls)
         port = await server.start(f"{args.host}:{args.port}")
-        print(f"gateway serving on {args.host}:{port} (upstream echo)", flush=True)
+        print(f"gateway serving on {args.host}:{port} (upstream {serving})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -226,6 +290,153 @@ def _serve(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return EXIT_OK
+
+
+def _read_file(option: str, path: Path) -> bytes:
+    """The bytes of a file named on the command line; a clear usage error if unreadable."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"{option}: cannot read {path} ({type(error).__name__})") from None
+
+
+def _client(args: argparse.Namespace) -> PrivacyClient:
+    from privacy_partition.client import PrivacyClient
+    from privacy_partition.cloud import ClientTls, GenerationOptions
+
+    if args.local_model is not None and not (args.local_model / "genai_config.json").is_file():
+        raise ConfigurationError(f"--local-model: no onnxruntime-genai model in {args.local_model}")
+    tls = None
+    if args.gateway_ca is not None:
+        tls = ClientTls(root_certificates=_read_file("--gateway-ca", args.gateway_ca))
+    return PrivacyClient.from_policy(
+        args.policy,
+        gateway=args.gateway,
+        local_model=args.local_model,
+        audit=args.audit,
+        analyzer_config=_analyzer_config(args),
+        gateway_tls=tls,
+        gateway_timeout_s=args.timeout,
+        options=GenerationOptions(max_tokens=args.max_tokens),
+    )
+
+
+def _decision_line(reply: Reply) -> str:
+    decision = reply.decision
+    entities = ", ".join(f"{t} x{n}" for t, n in decision.entities.items()) or "none"
+    actions = ", ".join(f"{t}={'/'.join(a)}" for t, a in decision.actions.items()) or "none"
+    line = f"[route: {reply.route.value} | entities: {entities} | actions: {actions}"
+    if decision.fallbacks:
+        line += " | fallbacks: " + ", ".join(decision.fallbacks)
+    return line + "]"
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from privacy_partition._errors import PolicyViolation
+
+    text = _read_text(args.text)
+    with _client(args) as client:
+        try:
+            reply = client.generate(text)
+        except PolicyViolation as refused:
+            if args.json:
+                json.dump({"route": "block", "reasons": list(refused.reasons)}, sys.stdout)
+                sys.stdout.write("\n")
+            print(f"privacy-partition: refused: {'; '.join(refused.reasons)}", file=sys.stderr)
+            return EXIT_FAILED
+    if args.json:
+        json.dump(reply.as_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(reply.text + "\n")
+        print(_decision_line(reply), file=sys.stderr)
+    return EXIT_OK
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from privacy_partition._errors import PolicyViolation
+
+    interactive = sys.stdin.isatty()
+    refused = 0
+    with _client(args) as client:
+        session = client.session(system=args.system)
+        while True:
+            if interactive:
+                print("you> ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            if not line or line.strip() in {"/exit", "/quit"}:
+                break
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                with session.stream(text) as pieces:
+                    for piece in pieces:
+                        sys.stdout.write(piece)
+                        sys.stdout.flush()
+                    reply = pieces.reply
+            except PolicyViolation as error:
+                refused += 1
+                print(f"[refused: {'; '.join(error.reasons)}]", flush=True)
+                continue
+            assert reply is not None
+            sys.stdout.write("\n")
+            print(_decision_line(reply), flush=True)
+    return EXIT_FAILED if refused else EXIT_OK
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from privacy_partition.audit import verify
+
+    try:
+        result = verify(args.file, head=args.head)
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {args.file} ({type(error).__name__})") from None
+    print(f"{args.file}: {result}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _head(value: str) -> str:
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError("expected 64 lower-case hex digits (a SHA-256)")
+    return value
+
+
+def _add_request_flags(parser: argparse.ArgumentParser) -> None:
+    from privacy_partition.cloud import DEFAULT_TIMEOUT_S
+    from privacy_partition.detection import DEFAULT_NER_MODEL
+
+    parser.add_argument("--policy", required=True, type=Path, help="the policy file")
+    parser.add_argument(
+        "--gateway",
+        metavar="HOST:PORT",
+        help="the gateway; loopback in plaintext, any other host over TLS. Without it, "
+        "cloud-bound requests follow the policy's fallback.cloud_unavailable",
+    )
+    parser.add_argument(
+        "--gateway-ca", type=Path, metavar="PEM", help="CA certificates to trust for the gateway"
+    )
+    parser.add_argument(
+        "--local-model",
+        type=Path,
+        metavar="DIR",
+        help="an onnxruntime-genai model folder that answers on the device (e.g. the one "
+        "`privacy-partition model build` makes); without it, local requests follow the "
+        "policy's fallback.local_unavailable",
+    )
+    parser.add_argument(
+        "--audit", type=Path, metavar="FILE", help="append one audit event per request to FILE"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=0, help="the most tokens an answer may have (0: default)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds per gateway call (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    _add_ner_flag(parser, DEFAULT_NER_MODEL)
 
 
 def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
@@ -245,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privacy-partition",
         description="Keep personal data on the device; send general knowledge to the cloud.",
-        epilog="Exit status: 0 success, 1 failure, 2 bad usage or configuration.",
+        epilog="Exit status: 0 success, 1 failure or refusal, 2 bad usage or configuration.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -286,13 +497,78 @@ def _parser() -> argparse.ArgumentParser:
     _add_ner_flag(sanitize, DEFAULT_NER_MODEL)
     sanitize.set_defaults(run=_sanitize)
 
+    ask = commands.add_parser(
+        "ask",
+        help="answer one prompt where the policy allows and show the decision",
+        description="Detects personal data in TEXT (or standard input with '-'), lets the "
+        "policy decide, and answers: through the gateway with values replaced (the answer is "
+        "restored here), with the local model, or not at all. The answer goes to standard "
+        "output, the decision (route, entity types, actions, fallbacks; never values) to "
+        "standard error; --json prints both as one JSON object.",
+        epilog="Exit status: 0 answered, 1 refused by the policy or failed, "
+        "2 bad usage or configuration.",
+    )
+    ask.add_argument("text", metavar="TEXT", help="the prompt, or '-' to read standard input")
+    _add_request_flags(ask)
+    ask.add_argument(
+        "--json", action="store_true", help="print the answer, route, decision and timings as JSON"
+    )
+    ask.set_defaults(run=_ask)
+
+    chat = commands.add_parser(
+        "chat",
+        help="a conversation: one line of standard input per turn, answers streamed",
+        description="Reads one user turn per line of standard input (a terminal or a pipe) "
+        "until end of input or /exit, streams each answer to standard output and prints "
+        "the turn's decision after it. Values keep one handle for the whole conversation; "
+        "the history stays here as written and reaches the gateway only transformed.",
+        epilog="Exit status: 0 every turn answered, 1 a turn was refused or a request "
+        "failed, 2 bad usage or configuration.",
+    )
+    _add_request_flags(chat)
+    chat.add_argument("--system", metavar="TEXT", help="a system prompt for the conversation")
+    chat.set_defaults(run=_chat)
+
+    audit = commands.add_parser("audit", help="check an audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify",
+        help="check FILE's hash chain; name the first changed, removed, inserted or moved line",
+        description="Checks every line of the audit log FILE against the one before it. "
+        "With --head (the hash of the last line, kept elsewhere) it also detects lines cut "
+        "off the end and a chain rewritten as a whole.",
+        epilog="Exit status: 0 intact, 1 broken, 2 bad usage or an unreadable file.",
+    )
+    verify.add_argument("file", metavar="FILE", type=Path)
+    verify.add_argument("--head", type=_head, help="the expected SHA-256 of the last line")
+    verify.set_defaults(run=_audit_verify)
+
     serve = commands.add_parser(
         "serve",
-        help="run the reference gRPC gateway (upstream: echo, for tests and leak audits)",
+        help="run the reference gRPC gateway in front of an upstream model",
         description="Runs the reference gateway until SIGINT or SIGTERM, then drains "
-        "in-flight calls. Without TLS it listens in plaintext: use that on loopback only.",
+        "in-flight calls. Without TLS it listens in plaintext: use that on loopback only. "
+        "Upstreams: echo (answers with the prompt, for tests and leak audits), onnx (a local "
+        "onnxruntime-genai model in this process), openai:URL (an OpenAI-compatible API root, "
+        "e.g. openai:http://127.0.0.1:8000/v1 for vLLM).",
     )
-    serve.add_argument("--upstream", choices=["echo"], default="echo", help="the upstream model")
+    serve.add_argument(
+        "--upstream",
+        type=_upstream_spec,
+        default="echo",
+        metavar="echo|onnx|openai:URL",
+        help="the upstream model (default: echo)",
+    )
+    serve.add_argument(
+        "--model",
+        metavar="NAME",
+        help="onnx: a model folder (default: the SmolLM2 build); openai: the model name",
+    )
+    serve.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="openai: the environment variable holding the API key (default: OPENAI_API_KEY)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
@@ -332,10 +608,28 @@ def _parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="build or inspect the local models")
     model_commands = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
     build = model_commands.add_parser(
-        "build", help="fetch and verify every model that is missing or damaged (idempotent)"
+        "build",
+        help="fetch and verify every model that is missing or damaged (idempotent)",
+        description="Builds the detection models and the default local model, plus the "
+        "optional local models named (or all with --all). Idempotent.",
     )
+    build.add_argument("names", nargs="*", metavar="NAME", help="an optional local model")
+    build.add_argument("--all", action="store_true", help="every local model of the matrix")
     build.set_defaults(run=_model_build)
-    info = model_commands.add_parser("info", help="print each model, its folder, size and state")
+    info = model_commands.add_parser(
+        "info",
+        help="print each model, its folder, size and state",
+        description="Prints the detection models and the local model matrix as JSON: "
+        "state (ready, missing, damaged), bytes, memory need, abilities, licence.",
+    )
+    info.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a file of your own local models (models.yaml format) to list too",
+    )
     info.set_defaults(run=_model_info)
     return parser
 

@@ -25,6 +25,8 @@ from privacy_partition._logging import silence_content_loggers
 from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._language import detect_languages
 from privacy_partition.detection._nlp import DEFAULT_SPACY_PIPELINE, FastSpacyNlpEngine
+from privacy_partition.detection._normalize import Normalized, normalize
+from privacy_partition.detection._propagate import propagate, share_relations
 from privacy_partition.detection._registry import recognizers_for
 from privacy_partition.detection._relations import mark_relations
 from privacy_partition.detection._resolve import resolve
@@ -143,6 +145,10 @@ class Analyzer:
     Thread safety: an Analyzer may be shared by threads. Calls are
     serialized, because spaCy pipelines are not documented as thread-safe.
 
+    Recognizers read the text with its disguises taken off (invisible
+    characters, full-width forms, look-alike letters: ``_normalize``); every
+    finding's offsets index the text as given.
+
     Errors: ``InputError`` for input refused before any work (not a ``str``,
     longer than ``max_chars``); ``DetectionError`` for any failure inside
     detection. Neither message carries the text: callers must treat both as
@@ -211,7 +217,7 @@ class Analyzer:
             entities.update(self._engine.get_supported_entities(language))
         return sorted(entities)
 
-    def _check(self, text: object) -> str:
+    def _check(self, text: object) -> Normalized:
         if not isinstance(text, str):
             raise InputError(f"text must be str, not {type(text).__name__}")
         if len(text) > self.config.max_chars:
@@ -219,7 +225,7 @@ class Analyzer:
                 f"text of {len(text)} characters exceeds the limit of {self.config.max_chars}"
             )
         # Lone surrogates cannot be encoded by spaCy; one U+FFFD each keeps every offset.
-        return _SURROGATE.sub("\ufffd", text)
+        return normalize(_SURROGATE.sub("\ufffd", text))
 
     def _languages(self, text: str, language: str | None) -> tuple[str, ...]:
         if language is None:
@@ -245,7 +251,7 @@ class Analyzer:
             min_score=self.config.min_score,
             thresholds=self.config.score_thresholds,
         )
-        return mark_relations(text, resolved)
+        return share_relations(text, mark_relations(text, propagate(text, resolved)))
 
     def _guarded(self, work: Callable[[], None]) -> None:
         """Run ``work`` under the lock; any failure becomes an opaque DetectionError.
@@ -270,7 +276,8 @@ class Analyzer:
         ``language`` forces one language; by default it is detected, and text
         mixing Chinese and English is analyzed in both.
         """
-        text = self._check(text)
+        normalized = self._check(text)
+        text = normalized.text
         languages = self._languages(text, language)
         if not text.strip():
             return []
@@ -282,7 +289,7 @@ class Analyzer:
                     findings.extend(_shift(f, offset) for f in self._raw(chunk, lang))
 
         self._guarded(run)
-        return self._finish(findings, text)
+        return normalized.to_original(self._finish(findings, text))
 
     def analyze_batch(
         self, texts: Sequence[str], language: str | None = None, batch_size: int = 32
@@ -291,7 +298,8 @@ class Analyzer:
 
         Results are in input order and equal to ``[analyze(t) for t in texts]``.
         """
-        checked = [self._check(t) for t in texts]
+        normalized = [self._check(t) for t in texts]
+        checked = [n.text for n in normalized]
         results: list[list[Finding]] = [[] for _ in checked]
         plan: dict[str, list[int]] = {}
         for index, text in enumerate(checked):
@@ -311,7 +319,10 @@ class Analyzer:
                     results[index] += self._raw(text, lang, nlp_artifacts)
 
         self._guarded(run)
-        return [self._finish(found, text) for found, text in zip(results, checked, strict=True)]
+        return [
+            n.to_original(self._finish(found, n.text))
+            for found, n in zip(results, normalized, strict=True)
+        ]
 
 
 def _shift(finding: Finding, offset: int) -> Finding:

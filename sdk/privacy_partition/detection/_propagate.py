@@ -43,10 +43,12 @@ _NAME_PART: Final = re.compile(r"(?<![^\W\d_])[^\W\d_a-z][^\W\d_]{2,}(?![^\W\d_]
 
 
 def _occurrences(haystack: str, needle: str) -> Iterator[int]:
+    """Where ``needle`` stands in ``haystack``, without overlaps: linear in the haystack
+    (overlapping occurrences of a long, repetitive needle would make it quadratic)."""
     start = haystack.find(needle)
     while start != -1:
         yield start
-        start = haystack.find(needle, start + 1)
+        start = haystack.find(needle, start + len(needle))
 
 
 def _bounded(text: str, start: int, end: int) -> bool:

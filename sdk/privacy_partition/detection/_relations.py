@@ -26,9 +26,10 @@ line it stands in:
 The opposite mark, ``relation="public"``, goes to a place the whole world
 knows (a country or continent, see ``_places``) in a prompt that ties
 nothing to anybody: no finding of a personal type (a name, a contact
-detail, an identifier) and no finding marked personal. "Compare the
-economies of Germany and Japan" names two public places; in "Ahmed moved
-to Germany" or a resume, the country narrows down who the person is.
+detail, an identifier), no organization and no finding marked personal.
+"Compare the economies of Germany and Japan" names two public places; in
+"Ahmed moved to Germany", a resume, or "Napco opened a branch in Germany",
+the country narrows down who the person or the organization is.
 
 Guarantees: pure, deterministic, offline and thread-safe; it changes only
 ``relation``, never a span, a type or the order; every expression runs on a
@@ -55,6 +56,11 @@ PUBLIC: Final = "public"
 # The types that are general knowledge on their own and personal data only
 # in context. Identifiers, names and contact details are personal anyway.
 RELATED_TYPES: Final = frozenset({"ORGANIZATION", "LOCATION", "NRP", "DATE_TIME"})
+# A world-known place is public only in a prompt with none of these: personal
+# types, and organizations (a country beside an employer or a school narrows a
+# person down as much as a town does).
+_PUBLIC_BLOCKERS: Final = frozenset({"ORGANIZATION"})  # plus every type outside RELATED_TYPES
+
 # Dates are everywhere ("on Friday", "in 2019"); only a birth cue makes one
 # personal, the resume shape and the other cues would mark far too many.
 _BIRTH_ONLY: Final = frozenset({"DATE_TIME"})
@@ -287,7 +293,12 @@ def mark_relations(text: str, findings: Sequence[Finding]) -> list[Finding]:
         else f
         for f in findings
     ]
-    if any(f.entity_type not in RELATED_TYPES or f.relation == PERSONAL for f in marked):
+    if any(
+        f.entity_type not in RELATED_TYPES
+        or f.entity_type in _PUBLIC_BLOCKERS
+        or f.relation == PERSONAL
+        for f in marked
+    ):
         return marked
     return [
         replace(f, relation=PUBLIC)

@@ -126,6 +126,9 @@ def _compose(shown: str) -> _Located:
         raise where.error(message) from None
     except yaml.YAMLError:
         raise PolicyError("invalid YAML", path=shown) from None
+    except RecursionError:
+        # PyYAML composes recursively: a few hundred nested brackets exhaust the stack.
+        raise PolicyError("invalid YAML: nested too deeply", path=shown) from None
     if node is None:
         raise PolicyError("the policy is empty", path=shown)
     tree = _Builder(shown).build(node)

@@ -47,6 +47,8 @@ POOL_DRAWS = 200
 POOL_TRIES = 12
 FRESH_TRIES = 8
 MAX_SURROGATE_CHARS = 120
+
+
 def locale_for(language: str) -> str:
     return _LOCALES.get(language.split("-")[0].split("_")[0].lower(), _DEFAULT_LOCALE)
 
