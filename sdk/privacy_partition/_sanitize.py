@@ -147,8 +147,8 @@ class Sanitizer:
         if self._topics is None or not texts:
             return {}
         best: dict[str, float] = {}
-        for text in texts:
-            for topic, score in self._topics.score(text).items():
+        for scores in self._topics.score_batch(texts):
+            for topic, score in scores.items():
                 best[topic] = max(score, best.get(topic, score))
         return best
 

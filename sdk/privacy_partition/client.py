@@ -382,6 +382,10 @@ def _turns(prompt: Prompt) -> list[_Turn]:
     return turns
 
 
+def _key_ids(recipients: Mapping[str, Recipient]) -> dict[str, str]:
+    return {name: recipient.key_id for name, recipient in recipients.items()}
+
+
 def _is_loopback(target: str) -> bool:
     host = target.rsplit(":", 1)[0].strip("[]")
     if host == "localhost":
@@ -617,8 +621,12 @@ class _Pipeline:
             if recipients <= self._recipients.keys():
                 return self._transformer
             known = {**fetch(), **self._pinned}
+            # A seal to a recipient the gateway does not host fetches again on every
+            # request; the transformer (and its surrogate pools) is rebuilt only when
+            # the keys changed.
+            if _key_ids(known) != _key_ids(self._recipients):
+                self._transformer = self._new_transformer(known)
             self._recipients = known
-            self._transformer = self._new_transformer(known)
             return self._transformer
 
     def _new_transformer(self, recipients: Mapping[str, Recipient]) -> Transformer:
