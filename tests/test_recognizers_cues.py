@@ -36,8 +36,9 @@ def test_en_has_all_recognizers_and_zh_the_language_neutral_ones() -> None:
         "AuthorRecognizer",
         "UserNameRecognizer",
         "UserFolderRecognizer",
+        "HomeCountryRecognizer",
     }
-    assert zh == en - {"IntroducedNameRecognizer"}
+    assert zh == en - {"IntroducedNameRecognizer", "HomeCountryRecognizer"}
     for language in ("en", "zh"):
         for recognizer in cue_recognizers(language):
             assert recognizer.supported_language == language
@@ -214,6 +215,32 @@ def test_non_user_folders(analyzer: AnalyzerEngine, text: str) -> None:
     assert spans(analyzer, text, "USERNAME") == []
 
 
+# --- LOCATION: the writer's own country ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "country"),
+    [
+        ("guidelines for responsible AI usage and my country is belarus", "belarus"),
+        ("i live in saudi arabia now", "saudi arabia"),
+        ("I am from the united states.", "united states"),
+        ("we are based in oman and", "oman"),
+        ("I'm from india", "india"),
+    ],
+)
+def test_a_country_the_writer_places_themselves_in(
+    analyzer: AnalyzerEngine, text: str, country: str
+) -> None:
+    assert spans(analyzer, text, "LOCATION") == [country]
+
+
+@pytest.mark.parametrize(
+    "text", ["i am from work", "I live in a small town", "we came from the store", "i live in hope"]
+)
+def test_only_countries_count(analyzer: AnalyzerEngine, text: str) -> None:
+    assert spans(analyzer, text, "LOCATION") == []
+
+
 # --- linear time ----------------------------------------------------------------
 
 
@@ -241,6 +268,8 @@ def adversarial_texts() -> Iterator[str]:
         "/home/a",
         "\\\\",
         "password ",
+        "i live in ",
+        "my country is a ",
     ):
         yield (unit * (size // len(unit) + 1))[:size]
 

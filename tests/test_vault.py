@@ -83,6 +83,25 @@ def test_a_surrogate_never_carries_an_original_inside() -> None:
     assert vault.pseudonym_for("PERSON", "Lee", offer("Bo Leeds", "Kim Ray")) == "Kim Ray"
     assert vault.pseudonym_for("PERSON", "Bob", offer("Tim JOHNS", "Sam Oak")) == "Sam Oak"
     assert vault.pseudonym_for("PERSON", "Al", offer("Alma Ortiz")) == "Alma Ortiz"
+    # A word of an original counts too.
+    assert vault.pseudonym_for("LOCATION", "Andra Pradesh", offer("New Sandra", "Oakfield")) == (
+        "Oakfield"
+    )
+
+
+def test_a_surrogate_shares_no_word_with_a_seen_text(tmp_path: Path) -> None:
+    # "Joseph" is in the prompt, found or not: "Christopher Joseph" would hand it over.
+    vault = Vault.session()
+    vault.observe("Mark said that joseph was in my cabin")
+    assert vault.pseudonym_for("PERSON", "Mark", offer("Christopher Joseph", "Ann Lee")) == (
+        "Ann Lee"
+    )
+    assert vault.pseudonym_for("PERSON", "Bob", offer("Josephine Ray")) == "Josephine Ray"
+    # A vault loaded from disk remembers the words it saw.
+    keyset = Keyset.generate()
+    vault.save(tmp_path / "v", keyset)
+    loaded = Vault.load(tmp_path / "v", keyset)
+    assert loaded.pseudonym_for("PERSON", "Sue", offer("Kim CABIN", "Sam Oak")) == "Sam Oak"
 
 
 def test_seen_texts_keep_only_what_no_other_text_contains() -> None:

@@ -24,6 +24,7 @@ from privacy_partition._errors import (
 from privacy_partition._logging import silence_content_loggers
 from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._language import detect_languages
+from privacy_partition.detection._lists import complete_lists
 from privacy_partition.detection._nlp import DEFAULT_SPACY_PIPELINE, FastSpacyNlpEngine
 from privacy_partition.detection._normalize import Normalized, normalize
 from privacy_partition.detection._propagate import propagate, share_relations
@@ -251,7 +252,8 @@ class Analyzer:
             min_score=self.config.min_score,
             thresholds=self.config.score_thresholds,
         )
-        return share_relations(text, mark_relations(text, propagate(text, resolved)))
+        completed = complete_lists(text, resolved)
+        return share_relations(text, mark_relations(text, propagate(text, completed)))
 
     def _guarded(self, work: Callable[[], None]) -> None:
         """Run ``work`` under the lock; any failure becomes an opaque DetectionError.

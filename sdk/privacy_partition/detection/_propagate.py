@@ -5,8 +5,10 @@ in "I work at Napco" and missed two sentences later, and "Rose Alex" is a
 person while the "Rose" of the next line is not. A value that is personal
 once is personal everywhere in the prompt, so ``propagate`` adds a finding
 of the same type at every other whole-word occurrence of a found value
-(matched with its case), and at every occurrence of a capitalized part of a
-found name ("Smith" after "John Smith"). A capitalized value that the text
+(matched with its case), at every occurrence of a capitalized part of a
+found name ("Smith" after "John Smith"), and at every occurrence of a
+company's name without its legal form ("D’Amico" after "The D’Amico
+Company"). A capitalized value that the text
 also uses in lower case ("Health" as a heading, "health" in a sentence) is
 a common word, not a name, and is not followed. ``share_relations`` then makes
 the occurrences of one value agree: if the text ties one to a person, it
@@ -28,6 +30,7 @@ from typing import Final
 from privacy_partition._text import fold, is_word
 from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._relations import PERSONAL
+from privacy_partition.detection.recognizers._organizations import LEGAL_FORM_END
 
 __all__ = ["MAX_VALUES", "REPEATED", "propagate", "share_relations"]
 
@@ -40,6 +43,7 @@ _MIN_CHARS: Final = 3
 _NOT_PROPAGATED: Final = frozenset({"DATE_TIME"})
 # A part of a name worth following alone: a capitalized word of 3+ letters.
 _NAME_PART: Final = re.compile(r"(?<![^\W\d_])[^\W\d_a-z][^\W\d_]{2,}(?![^\W\d_])")
+_ARTICLE: Final = re.compile(r"^(?i:the)[ \t]+")
 
 
 def _occurrences(haystack: str, needle: str) -> Iterator[int]:
@@ -66,6 +70,19 @@ def _common_word(text: str, value: str) -> bool:
     )
 
 
+def _parts(entity_type: str, value: str) -> list[str]:
+    """The parts of a found value worth following alone: the capitalized words of a
+    name, and a company's name without its article and legal form ("D’Amico" of
+    "The D’Amico Company")."""
+    if entity_type == "PERSON":
+        return _NAME_PART.findall(value)
+    if entity_type == "ORGANIZATION":
+        bare = LEGAL_FORM_END.sub("", _ARTICLE.sub("", value))
+        if bare != value and len(bare) >= _MIN_CHARS and bare[0].isupper():
+            return [bare]
+    return []
+
+
 def propagate(text: str, findings: Sequence[Finding]) -> list[Finding]:
     """``findings`` plus a copy at each other occurrence of a found value, ordered by start."""
     values: dict[str, Finding] = {}
@@ -73,7 +90,7 @@ def propagate(text: str, findings: Sequence[Finding]) -> list[Finding]:
         if finding.entity_type in _NOT_PROPAGATED:
             continue
         value = finding.value_in(text)
-        parts = _NAME_PART.findall(value) if finding.entity_type == "PERSON" else []
+        parts = _parts(finding.entity_type, value)
         for needle in (value, *parts):
             if len(needle.strip()) >= _MIN_CHARS and needle not in values:
                 values[needle] = finding

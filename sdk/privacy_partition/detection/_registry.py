@@ -37,6 +37,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from privacy_partition.detection.recognizers._cues import cue_recognizers
+from privacy_partition.detection.recognizers._organizations import organization_recognizers
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
 from privacy_partition.detection.recognizers._zh import chinese_recognizers
 
@@ -317,4 +318,5 @@ def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
         recognizers += chinese_recognizers(language)
         recognizers += secret_recognizers(language)
         recognizers += cue_recognizers(language)
+        recognizers += organization_recognizers(language)
     return recognizers

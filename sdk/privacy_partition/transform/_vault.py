@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -44,6 +45,14 @@ _NONCE_BYTES = 12
 
 # Shorter originals ("Al") occur inside too many surrogates to be refused there.
 _MIN_ORIGINAL_CHARS = 3
+
+
+_WORD = re.compile(rf"\w{{{_MIN_ORIGINAL_CHARS},}}")
+
+
+def _words(folded: str) -> set[str]:
+    """The words of a folded text that a surrogate may not share with it."""
+    return set(_WORD.findall(folded))
 
 
 class VaultScope(StrEnum):
@@ -87,6 +96,7 @@ class Vault:
         "_reserved",
         "_scope",
         "_seen",
+        "_seen_words",
         "_surrogate_of",
         "_tokens",
         "_view",
@@ -103,6 +113,7 @@ class Vault:
         self._last_number: dict[str, int] = {}
         self._reserved: dict[str, set[int]] = {}
         self._seen: list[str] = []  # folded texts, none contained in another
+        self._seen_words: set[str] = set()  # their words of _MIN_ORIGINAL_CHARS or more
         self._view: VaultView | None = None
 
     @classmethod
@@ -132,6 +143,7 @@ class Vault:
             if not any(folded in seen for seen in self._seen):
                 self._seen = [seen for seen in self._seen if seen not in folded]
                 self._seen.append(folded)
+                self._seen_words.update(_words(folded))
 
     def reserve(self, label: str, number: int) -> None:
         """Never issue ``<label_number>``: a model wrote it and meant something else."""
@@ -161,10 +173,12 @@ class Vault:
 
         ``candidates(n)`` proposes surrogates for the vault's n-th pseudonym.
         A candidate is accepted when, case-insensitively, it appears in no
-        text seen, contains no original this vault replaces ("Johnson" for
-        "John" would carry the name), and neither contains nor is contained
-        in another surrogate of this vault. None when every candidate is
-        refused.
+        text seen and shares no word with one ("Christopher Joseph" would carry
+        the Joseph a prompt names, replaced or not), contains no original this
+        vault replaces nor a word of one ("Johnson" would carry "John", "New
+        Sandra" the "Andra" of "Andra Pradesh"), and neither
+        contains nor is contained in another surrogate of this vault. None when
+        every candidate is refused.
         """
         with self._lock:
             surrogate = self._surrogate_of.get((label, original))
@@ -172,9 +186,13 @@ class Vault:
                 return surrogate
             others = list(self._by_surrogate)
             originals = {fold(original), *(fold(o) for o in self._by_surrogate.values())}
+            # The words of an original too: "New Sandra" would carry "Andra Pradesh".
+            originals |= {word for o in list(originals) for word in _words(o)}
             for candidate in candidates(len(self._by_surrogate)):
                 folded = fold(candidate)
                 if any(folded in seen for seen in self._seen):
+                    continue
+                if not self._seen_words.isdisjoint(_words(folded)):
                     continue
                 if any(o in folded for o in originals if len(o) >= _MIN_ORIGINAL_CHARS):
                     continue
@@ -277,6 +295,7 @@ class Vault:
         vault._last_number = {label: int(n) for label, n in state["last"].items()}
         vault._reserved = {label: set(ns) for label, ns in state["reserved"].items()}
         vault._seen = [str(text) for text in state["seen"]]
+        vault._seen_words = {word for text in vault._seen for word in _words(text)}
         return vault
 
     # -- never leaves the device --------------------------------------------

@@ -5,6 +5,10 @@ Detected entities:
 * ``PERSON`` (``en`` only): a name after a first-person introduction, in any
   case ("i am belal", "I'm Belal", "my name is belal", "call me belal",
   "signed, belal"); an author after "Author:", "@author", "by-" or "©".
+* ``LOCATION`` (``en`` only): a country the writer places themselves in,
+  in any case ("my country is belarus", "i live in jordan", "we are based in
+  oman"); NER finds capitalized ones, lower-case ones only this cue reveals.
+  The value must be a country or continent name (``_places``).
 * ``USERNAME``: a handle (@name), a value after "username:" / "login=" /
   用户名：, the user part of a ``name/secret`` login pair next to a credential
   word (password, login, доступ, 密码 ...), and the user folder of a path
@@ -34,6 +38,7 @@ from typing import Final
 from presidio_analyzer import EntityRecognizer, Pattern
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from privacy_partition.detection._places import is_public_place
 from privacy_partition.detection.recognizers._zh import _Candidate, _RawTextRecognizer
 
 __all__ = ["cue_recognizers"]
@@ -136,6 +141,7 @@ _CREDENTIAL_CONTEXT: Final = (
 )
 _USER_CONTEXT: Final = ("user", "username", "login", "account", "handle", "用户名", "账号")
 _PERSON_CONTEXT: Final = ("name", "author", "signed", "copyright")
+_PLACE_CONTEXT: Final = ("country", "live", "from", "based")
 
 
 def _is_name_word(word: str) -> bool:
@@ -315,6 +321,37 @@ class UserFolderRecognizer(_RawTextRecognizer):
             yield _Candidate(*match.span("value"), self._SCORE, self._path)
 
 
+class HomeCountryRecognizer(_RawTextRecognizer):
+    """The country after "my country is", "I live in", "I am from", "we are based in"."""
+
+    _SCORE: Final = 0.6
+    _MAX_WORDS: Final = 3
+
+    def __init__(self, language: str, context: Sequence[str]) -> None:
+        regex = (
+            r"(?<![A-Za-z])(?i:(?:my|our)[ \t]+(?:home[ \t]?)?(?:country|homeland|motherland)"
+            r"[ \t]+(?:is|was)|(?:i|we)[ \t]+(?:(?:am|are|was|were)[ \t]+)?(?:living|live|lived"
+            r"|based|residing|reside|staying|stay|come|came|from)(?:[ \t]+(?:in|from))?"
+            r"|i['’]m[ \t]+(?:living[ \t]+in|based[ \t]+in|from))[ \t]+(?:the[ \t]+)?"
+            r"(?P<value>[A-Za-z][A-Za-z.'’-]{1,29}(?:[ \t][A-Za-z][A-Za-z.'’-]{1,29}){0,2})"
+        )
+        self._cue = Pattern("home_country", regex, self._SCORE)
+        super().__init__(
+            entity="LOCATION", language=language, patterns=[self._cue], context=context
+        )
+
+    def _candidates(self, text: str) -> Iterator[_Candidate]:
+        for match in self._compiled[0][1].finditer(text):
+            start = match.start("value")
+            words = match.group("value").split()
+            # The longest run of words that names a country: "saudi arabia", "oman".
+            for count in range(min(len(words), self._MAX_WORDS), 0, -1):
+                name = " ".join(words[:count]).rstrip(".")
+                if is_public_place(name):
+                    yield _Candidate(start, start + len(name), self._SCORE, self._cue)
+                    break
+
+
 def cue_recognizers(language: str) -> list[EntityRecognizer]:
     """Cue-based recognizers for ``language`` ("en" or "zh").
 
@@ -332,4 +369,5 @@ def cue_recognizers(language: str) -> list[EntityRecognizer]:
     ]
     if language == "en":
         recognizers.insert(0, IntroducedNameRecognizer(language, _PERSON_CONTEXT))
+        recognizers.append(HomeCountryRecognizer(language, _PLACE_CONTEXT))
     return recognizers
