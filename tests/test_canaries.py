@@ -309,16 +309,13 @@ def opened() -> _Opened:
 
 @contextmanager
 def _gateway(upstream: Any, recorder: _Recorder, opened: _Opened) -> Iterator[BackgroundGateway]:
-    """A gateway on loopback whose gRPC server runs the recorder (added where it is built)."""
-    build = grpc.aio.server
-
-    def with_recorder(*args: Any, **kwargs: Any) -> grpc.aio.Server:
-        return build(*args, interceptors=[recorder], **kwargs)
-
-    server = GatewayServer(upstream, [HostedRecipient.generate("booking", on_open=opened)])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(grpc.aio, "server", with_recorder)
-        gateway = BackgroundGateway(server).start()
+    """A gateway on loopback whose gRPC server runs the recorder among its interceptors."""
+    server = GatewayServer(
+        upstream,
+        [HostedRecipient.generate("booking", on_open=opened)],
+        interceptors=[recorder],
+    )
+    gateway = BackgroundGateway(server).start()
     try:
         yield gateway
     finally:

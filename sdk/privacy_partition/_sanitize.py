@@ -93,7 +93,9 @@ class Sanitizer:
     When the policy declares topics, ``topic_scorer`` scores them (default:
     ``TopicScorer.for_policy(policy)`` on the Analyzer's model root, which
     raises :class:`ModelError` when the topic model is not built;
-    ``FixedTopicScorer`` stands in for it in tests).
+    ``FixedTopicScorer`` stands in for it in tests). ``faker_seed`` makes
+    pseudonyms reproducible (see ``Transformer``): with the same seed and
+    keyset, sanitizing gives what a ``PrivacyClient`` sends.
     """
 
     def __init__(
@@ -104,12 +106,15 @@ class Sanitizer:
         keyset: Keyset | None = None,
         analyzer: Analyzer | None = None,
         topic_scorer: TopicScoring | None = None,
+        faker_seed: int | None = None,
     ) -> None:
         self.policy = policy
         self._engine = PolicyEngine(policy)
         self._analyzer = analyzer or analyzer_for(policy, analyzer_config)
         self._topics = _topic_scorer(policy, topic_scorer, self._analyzer.config.model_root)
-        self._transformer = Transformer(_default_keyset(keyset), load_recipients(policy))
+        self._transformer = Transformer(
+            _default_keyset(keyset), load_recipients(policy), faker_seed
+        )
 
     @property
     def analyzer(self) -> Analyzer:

@@ -103,7 +103,7 @@ from privacy_partition.cloud import (
     Role,
 )
 from privacy_partition.detection import Analyzer, AnalyzerConfig, Finding, TopicScorer
-from privacy_partition.local import DEFAULT_MAX_NEW_TOKENS, LocalModel
+from privacy_partition.local import DEFAULT_MAX_NEW_TOKENS, LocalChatModel, LocalModel
 from privacy_partition.policy import Decision, Policy, explain, load_policy
 from privacy_partition.transform import (
     Keyset,
@@ -417,22 +417,25 @@ class _Pipeline:
         self,
         policy: Policy,
         *,
-        local_model: LocalModel | str | os.PathLike[str] | None,
+        local_model: LocalChatModel | str | os.PathLike[str] | None,
         keyset: Keyset | None,
         audit: AuditLog | str | os.PathLike[str] | None,
         analyzer: Analyzer | None,
         analyzer_config: AnalyzerConfig | None,
         topic_scorer: TopicScorer | None,
         options: GenerationOptions | None,
+        faker_seed: int | None,
     ) -> None:
         self.policy = policy
         self._keyset = _default_keyset(keyset)
+        self._faker_seed = faker_seed
         self._sanitizer = Sanitizer(
             policy,
             analyzer_config=analyzer_config,
             keyset=self._keyset,
             analyzer=analyzer,
             topic_scorer=topic_scorer,
+            faker_seed=faker_seed,
         )
         # Keys pinned in the policy win over what a gateway announces for the same name.
         self._pinned = load_recipients(policy)
@@ -449,8 +452,10 @@ class _Pipeline:
             self._release()
             raise
 
-    def _open_local(self, model: LocalModel | str | os.PathLike[str] | None) -> LocalModel | None:
-        if model is None or isinstance(model, LocalModel):
+    def _open_local(
+        self, model: LocalChatModel | str | os.PathLike[str] | None
+    ) -> LocalChatModel | None:
+        if model is None or not isinstance(model, str | os.PathLike):
             return model
         local = LocalModel(Path(model))
         self._owned.append(self._release_local)
@@ -630,7 +635,7 @@ class _Pipeline:
             return self._transformer
 
     def _new_transformer(self, recipients: Mapping[str, Recipient]) -> Transformer:
-        transformer = Transformer(self._keyset, recipients)
+        transformer = Transformer(self._keyset, recipients, self._faker_seed)
         for language in self.policy.detection.languages:
             transformer.warm(language)  # surrogate pools now, not in a request
         return transformer
@@ -704,12 +709,15 @@ class PrivacyClient(_Pipeline):
     ``gateway`` is a ``GatewayClient`` or ``"host:port"``: a loopback address
     is reached in plaintext unless ``gateway_tls`` is given, any other over
     TLS (``gateway_tls``, default: the system's roots). ``local_model`` is a
-    ``LocalModel`` or an onnxruntime-genai model folder. ``keyset`` defaults
-    to ``$PRIVACY_PARTITION_KEYSET``, else a fresh in-memory one. ``audit`` is
-    an ``AuditLog`` or the path of one. ``analyzer`` shares an Analyzer built
-    by ``analyzer_for(policy)`` instead of building one (seconds), and
-    ``topic_scorer`` a ``TopicScorer`` for the policy's topics.
-    ``options`` are the default generation options of every request.
+    ``LocalModel`` (or any ``LocalChatModel``) or an onnxruntime-genai model
+    folder. ``keyset`` defaults to ``$PRIVACY_PARTITION_KEYSET``, else a fresh
+    in-memory one. ``audit`` is an ``AuditLog`` or the path of one.
+    ``analyzer`` shares an Analyzer built by ``analyzer_for(policy)`` instead
+    of building one (seconds), and ``topic_scorer`` a ``TopicScorer`` for the
+    policy's topics. ``options`` are the default generation options of every
+    request. ``faker_seed`` makes pseudonyms reproducible: a ``Sanitizer``
+    with the same seed and keyset gives the same cloud text (audits, tests);
+    leave it None in production, so that surrogates are drawn afresh.
 
     ``close()`` (or leaving a ``with`` block) closes what the client opened
     from a target or a path (the gateway channel, the model, the audit file)
@@ -721,7 +729,7 @@ class PrivacyClient(_Pipeline):
         policy: Policy,
         *,
         gateway: GatewayClient | str | None = None,
-        local_model: LocalModel | str | os.PathLike[str] | None = None,
+        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         analyzer: Analyzer | None = None,
@@ -730,6 +738,7 @@ class PrivacyClient(_Pipeline):
         gateway_tls: ClientTls | None = None,
         gateway_timeout_s: float = DEFAULT_TIMEOUT_S,
         options: GenerationOptions | None = None,
+        faker_seed: int | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -740,6 +749,7 @@ class PrivacyClient(_Pipeline):
             analyzer_config=analyzer_config,
             topic_scorer=topic_scorer,
             options=options,
+            faker_seed=faker_seed,
         )
         try:
             self._gateway = self._open_gateway(gateway, gateway_tls, gateway_timeout_s)
@@ -753,7 +763,7 @@ class PrivacyClient(_Pipeline):
         path: str | os.PathLike[str] | Policy,
         *,
         gateway: GatewayClient | str | None = None,
-        local_model: LocalModel | str | os.PathLike[str] | None = None,
+        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         **kwargs: Any,
@@ -920,7 +930,7 @@ class PrivacyClient(_Pipeline):
             yield tail
 
     def _on_device(
-        self, request: _Request, model: LocalModel, streaming: bool
+        self, request: _Request, model: LocalChatModel, streaming: bool
     ) -> Generator[str, None, None]:
         settings = self._local_settings(request.options)
         messages = request.local_messages()
@@ -1196,7 +1206,7 @@ class AsyncPrivacyClient(_Pipeline):
         policy: Policy,
         *,
         gateway: AsyncGatewayClient | str | None = None,
-        local_model: LocalModel | str | os.PathLike[str] | None = None,
+        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         analyzer: Analyzer | None = None,
@@ -1205,6 +1215,7 @@ class AsyncPrivacyClient(_Pipeline):
         gateway_tls: ClientTls | None = None,
         gateway_timeout_s: float = DEFAULT_TIMEOUT_S,
         options: GenerationOptions | None = None,
+        faker_seed: int | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -1215,6 +1226,7 @@ class AsyncPrivacyClient(_Pipeline):
             analyzer_config=analyzer_config,
             topic_scorer=topic_scorer,
             options=options,
+            faker_seed=faker_seed,
         )
         # A channel from a target is made on first use: grpc.aio binds it to the running loop.
         self._gateway = gateway if isinstance(gateway, AsyncGatewayClient) else None
@@ -1229,7 +1241,7 @@ class AsyncPrivacyClient(_Pipeline):
         path: str | os.PathLike[str] | Policy,
         *,
         gateway: AsyncGatewayClient | str | None = None,
-        local_model: LocalModel | str | os.PathLike[str] | None = None,
+        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         **kwargs: Any,
@@ -1386,7 +1398,7 @@ class AsyncPrivacyClient(_Pipeline):
             yield tail
 
     async def _on_device(
-        self, request: _Request, model: LocalModel, streaming: bool
+        self, request: _Request, model: LocalChatModel, streaming: bool
     ) -> AsyncGenerator[str, None]:
         settings = self._local_settings(request.options)
         messages = request.local_messages()

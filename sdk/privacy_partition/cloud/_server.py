@@ -21,7 +21,7 @@ import asyncio
 import logging
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -139,7 +139,9 @@ class GatewayServer:
 
     ``upstream`` answers; ``recipients`` open sealed values. Without ``tls``
     the gateway listens in clear text: for loopback tests only. The gateway
-    closes its upstream when it stops.
+    closes its upstream when it stops. ``interceptors`` go to the
+    ``grpc.aio`` server as they are and see every call before the gateway
+    does: a leak audit records with one what arrived on the wire.
     """
 
     def __init__(
@@ -149,8 +151,10 @@ class GatewayServer:
         *,
         limits: ServerLimits | None = None,
         tls: ServerTls | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self._upstream = upstream
+        self._interceptors = tuple(interceptors)
         self._recipients = {r.name: r for r in recipients}
         self._limits = limits or ServerLimits()
         self._tls = tls
@@ -173,6 +177,7 @@ class GatewayServer:
             raise ConfigurationError("this gateway was already started")
         limits = self._limits
         server = grpc.aio.server(
+            interceptors=self._interceptors,
             options=[
                 ("grpc.max_receive_message_length", limits.max_message_bytes),
                 ("grpc.max_send_message_length", limits.max_message_bytes),

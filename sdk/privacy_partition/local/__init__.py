@@ -4,10 +4,11 @@
 the one the SDK ships, in ``models.yaml``; add your own onnxruntime-genai
 folders with :meth:`ModelRegistry.register` or a file of the same format) and
 :meth:`ModelRegistry.pick` chooses the largest model that fits a memory budget.
-:class:`LocalModel` runs any onnxruntime-genai folder. The built-in models are
-made from registry GGUFs (:func:`build_gguf_model`; the default, SmolLM2, with
-:func:`build_smollm2`). Building needs the ``build`` extra; running needs only
-onnxruntime-genai.
+:class:`LocalModel` runs any onnxruntime-genai folder; :class:`LocalChatModel`
+is what ``PrivacyClient`` needs of one, so that a test double can stand in.
+The built-in models are made from registry GGUFs (:func:`build_gguf_model`;
+the default, SmolLM2, with :func:`build_smollm2`). Building needs the
+``build`` extra; running needs only onnxruntime-genai.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from privacy_partition.local._build import (
 from privacy_partition.local._model import (
     DEFAULT_MAX_NEW_TOKENS,
     Generation,
+    LocalChatModel,
     LocalModel,
     TextStream,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "SMOLLM2_GGUF",
     "Generation",
     "GgufRecipe",
+    "LocalChatModel",
     "LocalModel",
     "ModelRegistry",
     "ModelSpec",

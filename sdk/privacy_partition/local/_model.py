@@ -28,13 +28,14 @@ import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from privacy_partition._errors import InputError, ModelError
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "Generation",
+    "LocalChatModel",
     "LocalModel",
     "TextStream",
     "has_chat_template",
@@ -83,6 +84,40 @@ class _Options:
             raise InputError("repetition_penalty must be positive")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise InputError("stop sequences must be non-empty strings")
+
+
+class LocalChatModel(Protocol):
+    """What ``PrivacyClient`` asks of a local model: :class:`LocalModel` is one.
+
+    Another implementation (a test double, an audit's stand-in) answers on the
+    device just the same: it must not send the messages anywhere, raise
+    :class:`ModelError` when it cannot answer, and give a :meth:`stream` whose
+    chunks join to what :meth:`generate` returns.
+    """
+
+    def generate(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_new_tokens: int = ...,
+        temperature: float = ...,
+        top_p: float = ...,
+        stop: Sequence[str] = ...,
+        seed: int | None = ...,
+        cancel: threading.Event | None = ...,
+    ) -> Generation: ...
+
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_new_tokens: int = ...,
+        temperature: float = ...,
+        top_p: float = ...,
+        stop: Sequence[str] = ...,
+        seed: int | None = ...,
+        cancel: threading.Event | None = ...,
+    ) -> TextStream: ...
 
 
 class LocalModel:
