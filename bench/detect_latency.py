@@ -7,6 +7,7 @@ presidio_baseline.py builds it. Prompts are timed one at a time, the engines
 alternating prompt by prompt so that machine noise hits both alike.
 
     python bench/detect_latency.py --data ../shared/data/pupa/PUPA_New.csv [--limit N]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine
 from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+from figures import add_json_option, write_figures
 from privacy_partition.detection import Analyzer, AnalyzerConfig
 
 logging.disable(logging.WARNING)
@@ -52,6 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None)
+    add_json_option(parser)
     args = parser.parse_args()
     with args.data.open(newline="", encoding="utf-8") as f:
         prompts = [row["user_query"] for row in csv.DictReader(f)][: args.limit]
@@ -95,6 +98,24 @@ def main() -> int:
             f"| {name} | {load[name]:.2f} | {p50 * 1e3:.1f} | {p95 * 1e3:.1f} | "
             f"{statistics.mean(values) * 1e3:.1f} | {base / p50:.2f}x | {base95 / p95:.2f}x |"
         )
+    write_figures(
+        args.json,
+        {
+            "data": args.data.name,
+            "prompts": len(prompts),
+            "mean_chars": chars,
+            "baseline": "stock Presidio",
+            "engines": {
+                name: {
+                    "load_s": load[name],
+                    "p50_ms": statistics.median(values) * 1e3,
+                    "p95_ms": percentile(values, 0.95) * 1e3,
+                    "mean_ms": statistics.mean(values) * 1e3,
+                }
+                for name, values in times.items()
+            },
+        },
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ gateways run in a child process so that client and server do not share one
 interpreter lock. Each phase stops at ``--requests`` calls or ``--seconds``,
 whichever comes first, after a warm-up that is not counted.
 
-    python bench/gateway_load.py --clients 16 --requests 5000 --seconds 20
+    python bench/gateway_load.py --clients 16 --requests 5000 --seconds 20 [--json PATH]
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
 
+from figures import add_json_option, write_figures
 from privacy_partition.cloud import (
     SERVICE_NAME,
     AsyncGatewayClient,
@@ -227,6 +228,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5000, help="per phase, at most")
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase, at most")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
@@ -258,6 +260,19 @@ def main() -> int:
     for name in plain:
         cells = [str(r) if r else "no successful calls" for r in (plain[name], secure[name])]
         print(f"{name:<{width}} {cells[0]:<52} {cells[1]:<52}")
+    write_figures(
+        args.json,
+        {
+            "clients": args.clients,
+            "requests_per_phase": args.requests,
+            "seconds_per_phase": args.seconds,
+            "baseline": "unary, bare grpc",
+            "transports": {
+                transport: {name: asdict(r) if r else None for name, r in results.items()}
+                for transport, results in (("clear text", plain), ("TLS", secure))
+            },
+        },
+    )
     return 0
 
 

@@ -16,7 +16,7 @@ part of ``make test``). Both read the GGUF of the same wheel: llama.cpp runs it
 as it is (Q4_1), the SDK runs its int8 ONNX conversion.
 
     python bench/local_llamacpp.py [--bench-python local_model/.bench-venv/bin/python]
-        [--runs 5] [--tokens 128] [--threads 2]
+        [--runs 5] [--tokens 128] [--threads 2] [--json PATH]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from figures import add_json_option, write_figures
 from local_common import FRANCE, PROMPT, rss_mib
 
 DEFAULT_BENCH_PYTHON = Path("local_model/.bench-venv/bin/python")
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "JSON"), help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args()
     if args.child:
         engine, payload = args.child[0], json.loads(args.child[1])
@@ -186,7 +188,8 @@ def main() -> None:
     print(f"SmolLM2-135M-Instruct, {args.threads} threads, greedy, {args.runs} runs (median)")
     cores = os.cpu_count() or 1
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {cores} cores")
-    if max(load_before, load_after) > cores - args.threads + 1:
+    busy = max(load_before, load_after) > cores - args.threads + 1
+    if busy:
         # llama.cpp's threads spin at barriers: when other work takes a core,
         # its decode collapses far more than onnxruntime's. Such figures are not
         # the engines' own.
@@ -211,6 +214,21 @@ def main() -> None:
     )
     for row in (ours, theirs):
         print(f"\n{row['engine']}: Q: {FRANCE}\nA: {row['answer'].strip()[:200]}")
+    write_figures(
+        args.json,
+        {
+            "model": "SmolLM2-135M-Instruct",
+            "threads": args.threads,
+            "runs": args.runs,
+            "max_new_tokens": args.tokens,
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "cores": cores,
+            "busy": busy,
+            "baseline": theirs["engine"],
+            "engines": [ours, theirs],
+        },
+    )
 
 
 if __name__ == "__main__":

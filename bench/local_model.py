@@ -9,6 +9,7 @@ process (the ``memory_mib`` of the model matrix) and the size of the folder.
 A base model (no chat template) continues the prompt text instead.
 
     python bench/local_model.py [--model NAME] [--runs 5] [--tokens 128] [--threads N]
+        [--json PATH]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import platform
 import statistics
 import time
 
+from figures import add_json_option, write_figures
 from local_common import BASE_SAMPLES, PROMPT, SAMPLES, rss_mib
 from privacy_partition.local import NO_CHAT_TEMPLATE, Generation, ModelRegistry
 
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per run")
     parser.add_argument("--threads", type=int, default=None, help="override intra-op threads")
+    add_json_option(parser)
     args = parser.parse_args()
 
     registry = ModelRegistry.builtin()
@@ -81,6 +84,26 @@ def main() -> None:
     print(f"disk           {disk / 1e6:.0f} MB")
     for question in SAMPLES if chat else BASE_SAMPLES:
         print(f"\nQ: {question}\nA: {answer(question, 60).text.strip()}")
+    write_figures(
+        args.json,
+        {
+            "model": spec.name,
+            "runs": args.runs,
+            "max_new_tokens": args.tokens,
+            "threads": args.threads,
+            "build_s": build_s,
+            "built_here": built_here,
+            "load_ms": model.load_s * 1000,
+            "prompt_tokens": prompt_tokens,
+            "user_tokens": user_tokens,
+            "ttft_ms": statistics.median(ttft) * 1000,
+            "tokens_per_s": statistics.median(rate),
+            "tokens": statistics.median(produced),
+            "peak_rss_mib": peak_mib,
+            "matrix_memory_mib": spec.memory_mib,
+            "disk_mb": disk / 1e6,
+        },
+    )
 
 
 if __name__ == "__main__":
