@@ -6,8 +6,11 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/privacy-partition
 export PRIVACY_PARTITION_MODELS := $(CURDIR)/local_model
 PUPA   := ../shared/data/pupa
+# llama.cpp for the comparison benchmarks, in an environment of its own (see bench-local-llamacpp).
+BENCH_VENV := local_model/.bench-venv
+LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test fuzz lint typecheck models bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval-detect eval-policy clean
+.PHONY: demo test fuzz lint typecheck models bench bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +37,8 @@ test: models lint typecheck
 	$(VENV)/bin/pytest -q
 
 # Fuzzing, bounded in time: the atheris harnesses (FUZZ_SECONDS each, seeded with the
-# shipped policies), then the properties and hostile inputs at full size (10,000 examples).
+# shipped policies), then the hostile inputs at full size (10,000 examples; the restore,
+# streaming and loader properties run 10,000 in make test already).
 FUZZ_SECONDS ?= 60
 FUZZ_CORPUS  ?= $(or $(TMPDIR),/tmp)/privacy-partition-fuzz
 fuzz: $(VENV)/.installed
@@ -43,7 +47,13 @@ fuzz: $(VENV)/.installed
 	cp policies/*.yaml $(FUZZ_CORPUS)/policy/
 	$(PY) fuzz/fuzz_restore.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/restore
 	$(PY) fuzz/fuzz_policy.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/policy
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_fuzz_properties.py tests/test_hostile_input.py
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_hostile_input.py
+
+# Every benchmark in one run: one markdown report (.eval/bench-report.md, also printed), the
+# machine described, each ratio against a baseline measured in the same run. About 15 minutes
+# on two idle cores, plus the llama.cpp build the first time.
+bench: models $(BENCH_VENV)/.installed
+	$(PY) bench/report.py --data $(PUPA)/PUPA_New.csv --bench-python $(BENCH_VENV)/bin/python --require-all
 
 # Detection latency against stock Presidio with the same spaCy pipeline (prints figures).
 bench-detect: models
@@ -72,8 +82,6 @@ bench-local-quality: models
 # Our int8 ONNX SmolLM2 against llama.cpp running the same wheel's Q4_1 GGUF, in one run.
 # llama-cpp-python compiles llama.cpp from source (about 15 minutes on two cores) into a
 # throwaway environment of its own, so it never touches .venv or make test.
-BENCH_VENV := local_model/.bench-venv
-LLAMA_CPP  := llama-cpp-python==0.3.36
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -102,6 +110,32 @@ eval-policy: models
 	@for split in New TNB; do \
 	  echo "== PUPA_$$split, as shipped"; $(LEAK_EVAL) $(PUPA)/PUPA_$$split.csv --policy $(POLICY) | tail -1; \
 	  echo "== PUPA_$$split, one id per row"; $(LEAK_EVAL) $(UNIQUE)/PUPA_$$split.csv --policy $(POLICY); \
+	done
+
+# Every shipped policy on both splits (one id per row), then the gateway audit: about 30
+# minutes on two cores.
+eval: models
+	$(PY) bench/pupa_unique_ids.py $(PUPA) $(UNIQUE)
+	@for policy in policies/*.yaml; do for split in New TNB; do \
+	  printf '%-28s PUPA_%-4s ' $$policy $$split; \
+	  $(LEAK_EVAL) $(UNIQUE)/PUPA_$$split.csv --policy $$policy | tail -1 || exit 1; \
+	done; done
+	$(MAKE) --no-print-directory eval-gateway
+
+# What the real gateway received (reference server, echo upstream, a recorder among its
+# interceptors), prompts sent one by one through PrivacyClient, scored by leak_eval.py. Fails
+# when a prompt reached the server other than once per cloud route, or when any row's route
+# or received text differs from offline sanitize on the same engines, keyset and Faker seed.
+AUDIT_POLICY ?= policies/default.yaml
+eval-gateway: models
+	$(PY) bench/pupa_unique_ids.py $(PUPA) $(UNIQUE)
+	@for split in New TNB; do \
+	  log=$(UNIQUE)/gateway-audit-$$split.log; \
+	  echo "== $(AUDIT_POLICY), PUPA_$$split through the gateway, one id per row"; \
+	  $(LEAK_EVAL) $(UNIQUE)/PUPA_$$split.csv \
+	    --cmd "sh -c '$(PY) bench/gateway_audit.py --policy $(AUDIT_POLICY) 2>$$log'" \
+	    || { cat $$log; exit 1; }; \
+	  cat $$log; \
 	done
 
 clean:
