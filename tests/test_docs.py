@@ -33,7 +33,7 @@ NOT_RUNNABLE = re.compile(r"<!--\s*not runnable:\s*(?P<reason>.*?)\s*-->")
 _COMMAND_END = frozenset({"|", "||", "&", "&&", ";", ">", ">>", "<", "2>", "2>&1"})
 _PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-/*]*")
 # Paths that `make` creates: they exist after set-up, not in a fresh clone.
-_BUILT = re.compile(r"(\.venv|local_model/[^/]+/model|local_model/\.[^/]+)(/|$)")
+_BUILT = re.compile(r"(\.venv|\.eval|local_model/[^/]+/model|local_model/\.[^/]+)(/|$)")
 
 
 @dataclass(frozen=True)

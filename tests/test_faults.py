@@ -72,6 +72,9 @@ PHONE = "212-555-0199"
 NHS = "943 476 5919"
 PROMPT = f"Please write to {EMAIL} about the offsite."
 PLANTED = (EMAIL, PHONE, NHS, "943")
+# An audit event holds random hex ids and timings, where three digits turn up by chance
+# ("c1b0629da93943ef..."): it is checked for the whole values.
+PLANTED_WHOLE = (EMAIL, PHONE, NHS)
 
 
 # -- the upstream double ---------------------------------------------------------
@@ -169,7 +172,7 @@ def _events(audit: Path) -> list[dict[str, Any]]:
     events = [json.loads(line)["event"] for line in audit.read_text().splitlines()]
     assert verify(audit).ok
     for event in events:  # an audit event never holds a value
-        assert not any(value in json.dumps(event) for value in PLANTED)
+        assert not any(value in json.dumps(event) for value in PLANTED_WHOLE)
     return events
 
 
