@@ -188,7 +188,8 @@ def main() -> None:
     print(f"SmolLM2-135M-Instruct, {args.threads} threads, greedy, {args.runs} runs (median)")
     cores = os.cpu_count() or 1
     print(f"load average {load_before:.1f} before, {load_after:.1f} after, on {cores} cores")
-    busy = max(load_before, load_after) > cores - args.threads + 1
+    # The load after includes this run's own threads: only the load before tells of other work.
+    busy = load_before > cores - args.threads + 1
     if busy:
         # llama.cpp's threads spin at barriers: when other work takes a core,
         # its decode collapses far more than onnxruntime's. Such figures are not
