@@ -59,6 +59,7 @@ def test_a_name_before_its_legal_form(
     "text",
     [
         "the company was founded in 2001",
+        "offer valid while supplies limited, feedback incorporated",
         "a software company and a consulting group",
         "which company has the best benefits?",
         "ask the group about it",
@@ -104,6 +105,7 @@ def test_a_lower_case_employer_after_a_job(
         "I work for a company in Berlin.",
         "engineers work for hours at night",
         "a job for life",
+        "focus on the job at hand. I am an engineer at heart.",
         "I want to work at google because",  # not at a clause end: spaCy's job, if capitalized
     ],
 )

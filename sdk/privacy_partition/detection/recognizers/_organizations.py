@@ -47,11 +47,14 @@ _CAP_WORD: Final = r"[^\W\d_a-z][\w&’'.-]{0,39}"
 
 # Legal forms that only a company carries, matched in any case ("ltd", "Ltd.").
 _LEGAL_FORMS: Final = (
-    r"ltd\.?|limited|inc\.?|incorporated|llc|l\.l\.c\.|gmbh|corp\.?|plc|llp|pvt\.?[ \t]+ltd\.?"
+    r"ltd\.?|inc\.?|llc|l\.l\.c\.|gmbh|corp\.?|plc|llp|pvt\.?[ \t]+ltd\.?"
     r"|co\.,?[ \t]*ltd\.?|pte\.?[ \t]+ltd\.?|s\.a\.r\.l\.|sdn\.?[ \t]+bhd\.?"
 )
-# Forms that are also plain words ("the company", "a group"): capitalized names only.
-_WORD_FORMS: Final = r"Company|Corporation|Group|Holdings|Enterprises|AG|SA|S\.A\.|N\.V\.|B\.V\."
+# Forms that are also plain words ("the company", "supplies limited"): capitalized names only.
+_WORD_FORMS: Final = (
+    r"Company|Corporation|Limited|Incorporated|Group|Holdings|Enterprises"
+    r"|AG|SA|S\.A\.|N\.V\.|B\.V\."
+)
 
 # Words that end a name read backwards from its legal form: "with Quasi Ventures Inc."
 # keeps "Quasi Ventures".
@@ -159,6 +162,38 @@ _NOT_EMPLOYERS: Final = frozenset(STOP_WORDS) | {
     "ai",
     "chatgpt",
     "openai",
+    "heart",
+    "hand",
+    "present",
+    "best",
+    "first",
+    "most",
+    "all",
+    "times",
+    "risk",
+    "ease",
+    "will",
+    "rest",
+    "large",
+    "dawn",
+    "noon",
+    "midnight",
+    "lunch",
+    "dinner",
+    "breakfast",
+    "weekends",
+    "nights",
+    "holidays",
+    "christmas",
+    "cost",
+    "profit",
+    "minimum",
+    "wage",
+    "food",
+    "tips",
+    "exposure",
+    "experience",
+    "credit",
 }
 
 # Currency codes and units that stand before a price in the same shape as a ticker.
