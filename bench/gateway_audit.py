@@ -45,7 +45,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,8 @@ from typing import Any
 import grpc
 
 from privacy_partition import PolicyViolation, PrivacyClient, PrivacyPartitionError, Route
-from privacy_partition._sanitize import Sanitizer
+from privacy_partition._errors import InputError
+from privacy_partition._sanitize import Sanitizer, read_jsonl_rows
 from privacy_partition.cloud import (
     SERVICE_NAME,
     BackgroundGateway,
@@ -390,29 +391,6 @@ def compare(
 # -- the command ------------------------------------------------------------------
 
 
-class BadInput(Exception):
-    pass
-
-
-def read_rows(stream: Iterable[bytes]) -> Iterator[tuple[object, str]]:
-    """``(id, text)`` per JSONL line; ``BadInput`` names the line, never its content."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadInput(f"line {number}: not valid UTF-8") from None
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            request_id, text = row["id"], row["text"]
-        except (ValueError, KeyError, TypeError):
-            raise BadInput(f"line {number}: expected a JSON object with 'id' and 'text'") from None
-        if not isinstance(text, str):
-            raise BadInput(f"line {number}: 'text' must be a string")
-        yield request_id, text
-
-
 def _ids(ids: Sequence[object]) -> str:
     shown = ", ".join(json.dumps(i) for i in ids[:SHOWN_IDS])
     return shown + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
@@ -443,8 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        rows = list(read_rows(sys.stdin.buffer))
-    except BadInput as error:
+        rows = list(read_jsonl_rows(sys.stdin.buffer))
+    except InputError as error:
         print(f"gateway_audit: {error}", file=sys.stderr)
         return 2
     started = time.perf_counter()

@@ -13,6 +13,7 @@ is blocked the same way.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from privacy_partition._actions import Route
 from privacy_partition._errors import (
     ConfigurationError,
     DetectionError,
+    InputError,
     PrivacyPartitionError,
     TransformError,
 )
@@ -39,7 +41,7 @@ from privacy_partition.detection._language import detect_languages
 from privacy_partition.policy import Decision, Policy, PolicyEngine, analyzer_for
 from privacy_partition.transform import DEFAULT_KEYSET_ENV, Keyset, Recipient, Transformer, Vault
 
-__all__ = ["SanitizeResult", "Sanitizer", "load_recipients"]
+__all__ = ["SanitizeResult", "Sanitizer", "load_recipients", "read_jsonl_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +277,33 @@ def _default_keyset(keyset: Keyset | None) -> Keyset:
     if os.environ.get(DEFAULT_KEYSET_ENV) is not None:
         return Keyset.from_env(DEFAULT_KEYSET_ENV)
     return Keyset.generate()
+
+
+def read_jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[object, str]]:
+    """``(id, text)`` per line of the sanitize contract's input; blank lines are skipped.
+
+    Lines are bytes, decoded here: whatever the locale, a line that is not UTF-8
+    is refused by number. Every refusal is an ``InputError`` that names the line,
+    never its content.
+    """
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"line {number}: not valid UTF-8 (byte {error.start})") from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            request_id, text = row["id"], row["text"]
+            # A lone surrogate ("\ud800") is valid JSON but no text: it cannot be written out.
+            json.dumps(row, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(f"line {number}: holds a lone surrogate, which is not text") from None
+        except (ValueError, KeyError, TypeError):
+            raise InputError(
+                f"line {number}: expected a JSON object with 'id' and 'text'"
+            ) from None
+        if not isinstance(text, str):
+            raise InputError(f"line {number}: 'text' must be a string")
+        yield request_id, text

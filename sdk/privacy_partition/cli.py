@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -176,38 +176,12 @@ def _policy_explain(args: argparse.Namespace) -> int:
 
 
 def _sanitize(args: argparse.Namespace) -> int:
-    from privacy_partition._sanitize import Sanitizer
+    from privacy_partition._sanitize import Sanitizer, read_jsonl_rows
     from privacy_partition.policy import load_policy
 
     sanitizer = Sanitizer(load_policy(args.policy), analyzer_config=_analyzer_config(args))
 
-    def rows() -> Iterator[tuple[object, str]]:
-        # Bytes, decoded here: whatever the locale, a line that is not UTF-8 is refused by number.
-        for number, raw in enumerate(sys.stdin.buffer, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(f"line {number}: not valid UTF-8 (byte {error.start})") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                request_id, text = row["id"], row["text"]
-                # A lone surrogate ("\ud800") is valid JSON but no text: it cannot be written out.
-                json.dumps(row, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:
-                raise InputError(
-                    f"line {number}: holds a lone surrogate, which is not text"
-                ) from None
-            except (ValueError, KeyError, TypeError):
-                raise InputError(
-                    f"line {number}: expected a JSON object with 'id' and 'text'"
-                ) from None
-            if not isinstance(text, str):
-                raise InputError(f"line {number}: 'text' must be a string")
-            yield request_id, text
-
-    for out in sanitizer.iter_jsonl_batches(rows()):
+    for out in sanitizer.iter_jsonl_batches(read_jsonl_rows(sys.stdin.buffer)):
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
     sys.stdout.flush()
     return EXIT_OK

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from privacy_partition.detection._finding import Finding
+from privacy_partition.detection._propagate import common_word
 
 __all__ = ["LIST_ITEM", "MIN_ITEMS", "MIN_SHARE", "complete_lists"]
 
@@ -66,7 +67,7 @@ def complete_lists(text: str, findings: Sequence[Finding]) -> list[Finding]:
         )
         for (start, end), found in zip(items, covering, strict=True):
             value = text[start:end]
-            if found or _used_in_lower_case(text, value):
+            if found or common_word(text, value):
                 continue
             added.append(Finding("PERSON", start, end, _SCORE, LIST_ITEM, language))
     if not added:
@@ -84,8 +85,3 @@ def _overlapping(
         found.append(ordered[index])
         index -= 1
     return found
-
-
-def _used_in_lower_case(text: str, value: str) -> bool:
-    """Whether ``value`` also stands in ``text`` in lower case, as a whole word."""
-    return re.search(rf"(?<![\w’'-]){re.escape(value.lower())}(?![\w’'-])", text) is not None

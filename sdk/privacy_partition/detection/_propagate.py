@@ -32,7 +32,7 @@ from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._relations import PERSONAL
 from privacy_partition.detection.recognizers._organizations import LEGAL_FORM_END
 
-__all__ = ["MAX_VALUES", "REPEATED", "propagate", "share_relations"]
+__all__ = ["MAX_VALUES", "REPEATED", "common_word", "propagate", "share_relations"]
 
 REPEATED: Final = "RepeatedValue"
 """The recognizer name of a finding copied from an earlier one."""
@@ -62,7 +62,7 @@ def _bounded(text: str, start: int, end: int) -> bool:
     return not (glued_left or glued_right)
 
 
-def _common_word(text: str, value: str) -> bool:
+def common_word(text: str, value: str) -> bool:
     """Whether a capitalized ``value`` also stands in ``text`` in lower case, as a word."""
     lower = value.lower()
     return lower != value and any(
@@ -94,7 +94,7 @@ def propagate(text: str, findings: Sequence[Finding]) -> list[Finding]:
         for needle in (value, *parts):
             if len(needle.strip()) >= _MIN_CHARS and needle not in values:
                 values[needle] = finding
-    values = {v: f for v, f in values.items() if not _common_word(text, v)}
+    values = {v: f for v, f in values.items() if not common_word(text, v)}
     if not values:
         return list(findings)
 
