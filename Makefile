@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test fuzz lint typecheck models bench bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
+.PHONY: demo test qemu fuzz lint typecheck models bench bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,18 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-test: models lint typecheck
-	$(VENV)/bin/pytest -q
+# qemu-user runs the portability tests on an emulated AVX2 CPU (tests/test_portability.py);
+# Debian's package, installed when missing and this is root on x86-64 (as in CI, where the
+# tests then require it).
+qemu:
+	@if [ "$$(uname -m)" = x86_64 ] && ! command -v qemu-x86_64 >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq qemu-user >/dev/null) || exit 1; \
+	  else echo "note: qemu-x86_64 is missing (apt-get install qemu-user): portability tests skip"; fi; \
+	fi
+
+test: models lint typecheck qemu
+	PRIVACY_PARTITION_REQUIRE_QEMU=$(CI) $(VENV)/bin/pytest -q
 
 # Fuzzing, bounded in time: the atheris harnesses (FUZZ_SECONDS each, seeded with the
 # shipped policies), then the hostile inputs at full size (10,000 examples; the restore,

