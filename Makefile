@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test qemu fuzz lint typecheck models bench bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
+.PHONY: demo test qemu fuzz lint typecheck models bench bench-int8 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,10 @@ qemu:
 	  else echo "note: qemu-x86_64 is missing (apt-get install qemu-user): portability tests skip"; fi; \
 	fi
 
+# One pytest worker per core (pytest-xdist): the tests share no state but the built models.
+TEST_WORKERS ?= $(shell nproc)
 test: models lint typecheck qemu
-	PRIVACY_PARTITION_REQUIRE_QEMU=$(CI) $(VENV)/bin/pytest -q
+	PRIVACY_PARTITION_REQUIRE_QEMU=$(CI) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # Fuzzing, bounded in time: the atheris harnesses (FUZZ_SECONDS each, seeded with the
 # shipped policies), then the hostile inputs at full size (10,000 examples; the restore,
@@ -84,6 +86,11 @@ bench-gateway: $(VENV)/.installed
 # The local model: decode tokens/s, time to first token, peak memory, size.
 bench-local: models
 	$(PY) bench/local_model.py
+
+# Int8 schemes of the detection models on this CPU (accuracy, speed against float32), and
+# their accuracy on an emulated AVX2 CPU without AVX-512 or VNNI (qemu-user, see make qemu).
+bench-int8: models qemu
+	$(PY) bench/int8_candidates.py --emulate Haswell
 
 # Quantization candidates of the local model against float32: next-token agreement, speed, memory.
 bench-local-quality: models

@@ -5,6 +5,7 @@ topics with the local MiniLM model that :func:`build_minilm` builds;
 :class:`FixedTopicScorer` stands in for it in tests.
 """
 
+from privacy_partition import _presidio  # noqa: F401  (first: Presidio without torch)
 from privacy_partition.detection._engine import (
     DEFAULT_MAX_CHARS,
     DEFAULT_MIN_SCORE,

@@ -11,6 +11,7 @@ a loaded ``Policy`` is immutable and ``PolicyEngine.decide`` is pure, so
 both may be shared between threads.
 """
 
+from privacy_partition import _presidio  # noqa: F401  (first: Presidio without torch)
 from privacy_partition.policy._engine import Decision, PolicyEngine, explain
 from privacy_partition.policy._loader import load_policy
 from privacy_partition.policy._recognizers import analyzer_for
