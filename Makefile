@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test qemu fuzz lint typecheck models bench bench-int8 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
+.PHONY: demo test qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,12 @@ bench-local: models
 # their accuracy on an emulated AVX2 CPU without AVX-512 or VNNI (qemu-user, see make qemu).
 bench-int8: models qemu
 	$(PY) bench/int8_candidates.py --emulate Haswell
+
+# The same on emulated 64-bit Arm CPUs (qemu-aarch64 10 and an arm64 userland fetched into
+# AARCH64_WORK; root for debootstrap; about 7 minutes the first time).
+AARCH64_WORK ?= $(or $(TMPDIR),/tmp)/privacy-partition-aarch64
+bench-aarch64: models
+	bash bench/emulated_aarch64.sh $(AARCH64_WORK)
 
 # Quantization candidates of the local model against float32: next-token agreement, speed, memory.
 bench-local-quality: models

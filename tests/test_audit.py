@@ -240,7 +240,7 @@ def test_a_canary_in_prompts_never_reaches_the_audit_file(
         f"My NHS number is 943 476 5919, codename {CANARY}.",  # local, no model: refused
     ]
     with PrivacyClient.from_policy(
-        DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=path
+        DEFAULT, gateway=gateway.target, analyzer=analyzer, local_model=False, audit=path
     ) as client:
         reply = client.generate(prompts[0])
         assert CANARY in reply.text  # the answer has it; the audit must not

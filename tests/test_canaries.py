@@ -382,7 +382,7 @@ def test_the_client_leaks_no_canary_on_any_route(
     errors: list[BaseException] = []
     seen_before = len(echo.seen)
     with PrivacyClient.from_policy(
-        DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit
+        DEFAULT, gateway=gateway.target, analyzer=analyzer, local_model=False, audit=audit
     ) as client:
         # The cloud route: whole, streamed and in a conversation; restored on the device.
         assert client.generate(PROMPT).text == PROMPT
@@ -407,7 +407,12 @@ def test_the_client_leaks_no_canary_on_any_route(
         )
     for target, kind in ((failing_gateway.target, GatewayError), (_free_target(), PolicyViolation)):
         with PrivacyClient.from_policy(
-            DEFAULT, gateway=target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client:
             errors.append(_expect_error(kind, lambda: client.generate(PROMPT)))
     # Sealed to a recipient the gateway hosts: opened there, and only there.

@@ -55,7 +55,10 @@ def gateway(echo: EchoUpstream) -> Iterator[BackgroundGateway]:
 
 @pytest.fixture(scope="module")
 def client(analyzer: Analyzer, gateway: BackgroundGateway) -> Iterator[PrivacyClient]:
-    with PrivacyClient.from_policy(DEFAULT, gateway=gateway.target, analyzer=analyzer) as client:
+    # No local model, not even the default one: local routes follow the policy's fallback.
+    with PrivacyClient.from_policy(
+        DEFAULT, gateway=gateway.target, analyzer=analyzer, local_model=False
+    ) as client:
         yield client
 
 
@@ -200,7 +203,9 @@ def test_local_unavailable_cloud_sends_a_routed_request_transformed(
         "fallback: {local_unavailable: cloud}\n",
         "leave",
     )
-    with PrivacyClient.from_policy(policy, gateway=gateway.target, analyzer=analyzer) as client:
+    with PrivacyClient.from_policy(
+        policy, gateway=gateway.target, analyzer=analyzer, local_model=False
+    ) as client:
         reply = client.generate(f"I work at Napco National Company, mail me at {EMAIL}")
         assert reply.route is Route.CLOUD
         assert reply.decision.fallbacks == ("local_unavailable->cloud",)
@@ -220,7 +225,12 @@ def test_cloud_unavailable_follows_the_policy(analyzer: Analyzer, tmp_path: Path
     for policy, gateway in ((refuse, _free_target()), (DEFAULT, _free_target()), (DEFAULT, None)):
         with (
             PrivacyClient.from_policy(
-                policy, gateway=gateway, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+                policy,
+                gateway=gateway,
+                analyzer=analyzer,
+                local_model=False,
+                audit=audit,
+                gateway_timeout_s=5,
             ) as client,
             pytest.raises(PolicyViolation) as caught,
         ):

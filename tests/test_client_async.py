@@ -148,7 +148,7 @@ def test_cloud_unavailable_falls_back_as_the_policy_says(analyzer: Analyzer) -> 
         target = f"127.0.0.1:{sock.getsockname()[1]}"
 
     async def main() -> None:
-        async with _client(analyzer, target, gateway_timeout_s=5) as client:
+        async with _client(analyzer, target, gateway_timeout_s=5, local_model=False) as client:
             with pytest.raises(PolicyViolation) as caught:
                 await client.generate(f"Mail {EMAIL}")
         assert caught.value.reasons[-2:] == (

@@ -6,7 +6,8 @@ local model missing or corrupt; a broken policy file; a broken keyset) and
 checks four things:
 
 * the client does what the policy promises (``policies/default.yaml``:
-  ``cloud_unavailable: local, local_unavailable: block``);
+  ``cloud_unavailable: local, local_unavailable: block``; the clients have no
+  local model, ``local_model=False``, unless a test gives one);
 * nothing raw left the device: the upstream double records every prompt it
   received, and the planted values are not in it;
 * no crash: the outcome is an answer or a ``PrivacyPartitionError``;
@@ -216,7 +217,12 @@ def test_gateway_down(
     audit = tmp_path / "audit.jsonl"
     path = DEFAULT if policy == "default" else _refusing(tmp_path)
     with PrivacyClient.from_policy(
-        path, gateway=_free_target(), analyzer=analyzer, audit=audit, gateway_timeout_s=2
+        path,
+        gateway=_free_target(),
+        analyzer=analyzer,
+        local_model=False,
+        audit=audit,
+        gateway_timeout_s=2,
     ) as client:
         outcome = _attempt(lambda: client.generate(PROMPT))
     assert isinstance(outcome, PolicyViolation)
@@ -237,7 +243,12 @@ def test_gateway_slow_past_the_deadline(analyzer: Analyzer, tmp_path: Path) -> N
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=1
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=1,
         ) as client,
     ):
         outcome = _attempt(lambda: client.generate(PROMPT))
@@ -266,7 +277,12 @@ def test_upstream_erroring(
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         outcome = _attempt(lambda: client.generate(PROMPT))
@@ -301,7 +317,12 @@ def test_upstream_answers_garbage(analyzer: Analyzer, tmp_path: Path, streaming:
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         if streaming:
@@ -324,7 +345,9 @@ def test_upstream_answers_forged_handles(
 ) -> None:
     audit = tmp_path / "audit.jsonl"
     card = "Charge my card 4111 1111 1111 1111 for the hotel."
-    with PrivacyClient.from_policy(DEFAULT, analyzer=analyzer, keyset=Keyset.generate()) as other:
+    with PrivacyClient.from_policy(
+        DEFAULT, analyzer=analyzer, local_model=False, keyset=Keyset.generate()
+    ) as other:
         wrong_key = other.sanitize(card).cloud_text
     assert wrong_key is not None
     assert "4111" not in wrong_key
@@ -338,7 +361,12 @@ def test_upstream_answers_forged_handles(
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         # A token the client's own key made, in another request's vault: not restored either.
@@ -368,7 +396,12 @@ def test_stream_cut_after_two_pieces_raises(analyzer: Analyzer, tmp_path: Path) 
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         received, outcome = _streamed(client, PROMPT)
@@ -392,7 +425,12 @@ def test_stream_cut_before_the_first_piece_falls_back(analyzer: Analyzer, tmp_pa
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         received, outcome = _streamed(client, PROMPT)
@@ -422,7 +460,7 @@ def test_huge_response(analyzer: Analyzer, tmp_path: Path, side: str) -> None:
         with (
             channel,
             PrivacyClient.from_policy(
-                DEFAULT, gateway=channel, analyzer=analyzer, audit=audit
+                DEFAULT, gateway=channel, analyzer=analyzer, local_model=False, audit=audit
             ) as client,
         ):
             outcome = _attempt(lambda: client.generate(PROMPT))
@@ -445,7 +483,12 @@ def test_local_model_missing(analyzer: Analyzer, tmp_path: Path) -> None:
     with (
         _serve(upstream) as gateway,
         PrivacyClient.from_policy(
-            DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit, gateway_timeout_s=5
+            DEFAULT,
+            gateway=gateway.target,
+            analyzer=analyzer,
+            local_model=False,
+            audit=audit,
+            gateway_timeout_s=5,
         ) as client,
     ):
         outcome = _attempt(lambda: client.generate(f"My NHS number is {NHS}."))
@@ -532,7 +575,7 @@ def test_policy_file_broken(analyzer: Analyzer, tmp_path: Path, body: str, line:
         loaded = _attempt(lambda: load_policy(path))
         built = _attempt(
             lambda: PrivacyClient.from_policy(
-                path, gateway=gateway.target, analyzer=analyzer, audit=audit
+                path, gateway=gateway.target, analyzer=analyzer, local_model=False, audit=audit
             )
         )
         requests = gateway.server.stats.requests
@@ -559,7 +602,7 @@ def test_keyset_missing_or_garbage(
     with _serve(upstream) as gateway:
         outcome = _attempt(
             lambda: PrivacyClient.from_policy(
-                DEFAULT, gateway=gateway.target, analyzer=analyzer, audit=audit
+                DEFAULT, gateway=gateway.target, analyzer=analyzer, local_model=False, audit=audit
             )
         )
         requests = gateway.server.stats.requests

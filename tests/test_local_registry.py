@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import subprocess
+import sys
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,14 +18,17 @@ import pytest
 from privacy_partition._artifacts import (
     JoinedMember,
     PinnedWheel,
+    Stage,
     WheelArtifact,
     WheelChunk,
     WheelMember,
+    _pip_progress,
     ensure_artifact,
 )
 from privacy_partition._errors import ChecksumError, ConfigurationError, ModelError
 from privacy_partition.cli import main
 from privacy_partition.local import GEMMA3_270M, ModelRegistry, ModelSpec
+from privacy_partition.local._build import _builder_step
 from privacy_partition.local._ort_builder import flatten_layer_rope
 
 
@@ -275,6 +282,72 @@ def test_per_layer_rope_is_flattened_for_the_builder() -> None:
     flatten_layer_rope(flat)
     assert flat.rope_parameters == {"rope_type": "default", "rope_theta": 5.0}
     assert not hasattr(flat, "rope_theta")
+
+
+# -- build progress ---------------------------------------------------------------------
+
+
+def test_a_stage_reports_its_start_a_heartbeat_and_its_outcome() -> None:
+    lines: list[str] = []
+    with Stage(lines.append, "model: step", every_s=0.05) as stage:
+        stage.note("half way")
+        time.sleep(0.3)
+        stage.finish("12 MB")
+    assert lines[0] == "model: step ..."
+    assert re.fullmatch(r"model: step: \d+ s, half way", lines[1])
+    assert re.fullmatch(r"model: step: 12 MB in 0\.\d s", lines[-1])
+
+
+def test_a_stage_that_fails_reports_no_outcome() -> None:
+    lines: list[str] = []
+
+    def fail(stage: Stage) -> None:
+        stage.finish("never")
+        raise KeyError("step")
+
+    with pytest.raises(KeyError), Stage(lines.append, "model: step", every_s=60) as stage:
+        fail(stage)
+    assert lines == ["model: step ..."]
+
+
+def test_a_stage_runs_a_command_and_shows_what_it_prints() -> None:
+    script = textwrap.dedent(
+        """
+        import time
+        for i in range(3):
+            print(f"step {i}", flush=True)
+            time.sleep(0.3)
+        raise SystemExit(3)
+        """
+    )
+    lines: list[str] = []
+    with Stage(lines.append, "tool", every_s=0.1) as stage:
+        returncode, tail = stage.run(
+            [sys.executable, "-c", script], timeout_s=60, detail=lambda line: line.upper()
+        )
+    assert (returncode, tail) == (3, ["step 0", "step 1", "step 2"])
+    assert any(re.fullmatch(r"tool: \d+ s, STEP [012]", line) for line in lines)
+
+
+def test_a_command_past_its_time_is_killed() -> None:
+    with (
+        Stage(lambda _line: None, "tool", every_s=60) as stage,
+        pytest.raises(subprocess.TimeoutExpired),
+    ):
+        stage.run([sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=0.5)
+
+
+def test_downloads_and_the_builder_show_how_far_they_are(tmp_path: Path) -> None:
+    assert _pip_progress("Progress 46435520 of 92871040") == "46 of 93 MB"
+    # Nothing else pip prints is shown: it can name an index URL with a token.
+    assert _pip_progress("Looking in indexes: https://user:secret@example.org/simple") is None
+    (tmp_path / "config.json").write_text('{"num_hidden_layers": 30}')
+    step = _builder_step(tmp_path)
+    assert step("Reading layer 13") == "reading layer 14 of 30"
+    quantize = "2026-12-06 [INFO] - start to quantize /model/layers.29/mlp/up_proj/MatMul ..."
+    assert step(quantize) == "quantizing layer 30 of 30"
+    assert step("Saving ONNX model in /tmp/out") == "saving the ONNX model"
+    assert step("GroupQueryAttention (GQA) is used in this model.") is None
 
 
 # -- a file split across wheels ---------------------------------------------------------

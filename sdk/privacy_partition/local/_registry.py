@@ -315,6 +315,25 @@ class ModelRegistry:
         """The model ``privacy-partition model build`` always builds, if any."""
         return next((spec for spec in self._specs.values() if spec.default), None)
 
+    def load_default(self, *, threads: int | None = None) -> LocalModel | None:
+        """The :attr:`default` model, loaded, if it is built; None if it is not.
+
+        Never builds or downloads anything: a default whose folder holds no
+        model (not built yet), or a registry without a default, gives None.
+        A folder that is there but fails its check (:meth:`ModelSpec.state`:
+        a changed file, a build of another recipe) or its load raises
+        :class:`ModelError`, which says how to rebuild it.
+        """
+        spec = self.default
+        if spec is None or not spec.is_present():
+            return None
+        if spec.state() != "ready":
+            raise ModelError(
+                f"the default local model {spec.name} in {spec.folder} is damaged or out of "
+                "date: rebuild it with `privacy-partition model build`"
+            )
+        return spec.load(threads=threads)
+
     def pick(
         self, memory_budget_mib: int, ability: str = "chat", *, present_only: bool = True
     ) -> ModelSpec:

@@ -2,7 +2,7 @@
 
 The common case::
 
-    policy = load_policy("policies/default.yaml")
+    policy = load_policy("default")  # a shipped policy, or the path of a file
     analyzer = analyzer_for(policy)
     decision = PolicyEngine(policy).decide(analyzer.analyze(text))
 
@@ -13,7 +13,7 @@ both may be shared between threads.
 
 from privacy_partition import _presidio  # noqa: F401  (first: Presidio without torch)
 from privacy_partition.policy._engine import Decision, PolicyEngine, explain
-from privacy_partition.policy._loader import load_policy
+from privacy_partition.policy._loader import load_policy, shipped_policies
 from privacy_partition.policy._recognizers import analyzer_for
 from privacy_partition.policy._schema import (
     API_VERSION,
@@ -59,4 +59,5 @@ __all__ = [
     "load_policy",
     "policy_json_schema",
     "run_policy_tests",
+    "shipped_policies",
 ]

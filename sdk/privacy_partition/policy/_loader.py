@@ -10,6 +10,12 @@ together, in file order, the first one giving the error's position).
 ``extends`` names a file relative to the one that holds it. The base is
 loaded first and the file is laid over it: mappings merge key by key, every
 other value (lists included) replaces the base's. Cycles are errors.
+
+The policies that ship (``default``, ``strict``, ``healthcare``, ``zh-CN``)
+are package data, in ``privacy_partition/policies/`` beside their JSON
+Schema (``policies/`` at the root of a checkout links there), so an installed
+package has them wherever it runs: ``load_policy("default")`` and
+``--policy default`` name them, and a file that exists wins over a name.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from privacy_partition._errors import PolicyError
 from privacy_partition.policy._schema import API_VERSION, PATTERN_MEANINGS, Policy
 
-__all__ = ["MAX_POLICY_BYTES", "load_policy"]
+__all__ = ["MAX_POLICY_BYTES", "load_policy", "shipped_policies"]
 
 MAX_POLICY_BYTES: Final = 1 << 20
 # Aliases can make a small file expand exponentially ("billion laughs").
@@ -40,6 +46,10 @@ _MAX_NODES: Final = 100_000
 _MAX_ERRORS_SHOWN: Final = 10
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+# Wheels install unpacked, so the shipped files are real paths: ``extends``
+# and error messages need paths, not importlib.resources traversables.
+_SHIPPED_DIR: Final = Path(__file__).resolve().parent.parent / "policies"
+_POLICY_SUFFIXES: Final = (".yaml", ".yml")
 
 _Loc = tuple[str | int, ...]
 
@@ -63,12 +73,22 @@ class _Located:
     key_mark: _Mark | None = None
 
 
-def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Load, merge (``extends``) and validate the policy file at ``path``.
+def shipped_policies() -> dict[str, Path]:
+    """The policies that ship with the package: name -> file, sorted by name."""
+    return {path.stem: path for path in sorted(_SHIPPED_DIR.glob("*.yaml"))}
 
-    Raises ``PolicyError`` naming file, line and column for any problem.
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Load, merge (``extends``) and validate a policy file.
+
+    ``path`` is a policy file, or the name of a policy that ships with the
+    package (``"default"``, ``"strict"``, ``"healthcare"``, ``"zh-CN"``: see
+    :func:`shipped_policies`). A file that exists wins over a name. Raises
+    ``PolicyError`` naming file, line and column for any problem, and one
+    listing the shipped names for a bare name that is neither a file nor a
+    shipped policy.
     """
-    shown = os.fspath(path)
+    shown = _resolve(os.fspath(path))
     tree = _load_file(shown, ())
     located = _Locator(tree)
     try:
@@ -77,6 +97,24 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         raise located.error(error) from None
     policy._source = Path(shown)
     return policy
+
+
+def _resolve(given: str) -> str:
+    """The file ``given`` names: itself if it is a file, else a shipped policy of that name."""
+    if os.path.isfile(given):
+        return given
+    shipped = shipped_policies()
+    if given in shipped:
+        return str(shipped[given])
+    bare = os.path.basename(given) == given and not given.endswith(_POLICY_SUFFIXES)
+    if bare and given:
+        close = difflib.get_close_matches(given, shipped, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise PolicyError(
+            f"no policy file and no shipped policy named {given!r} "
+            f"(shipped: {', '.join(shipped) or 'none'}){hint}"
+        )
+    return given
 
 
 # -- reading files ---------------------------------------------------------------
