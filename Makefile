@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
+.PHONY: demo test test-properties qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,12 +45,18 @@ qemu:
 
 # One pytest worker per core (pytest-xdist): the tests share no state but the built models.
 TEST_WORKERS ?= $(shell nproc)
-test: models lint typecheck qemu
+# The model build runs beside lint and mypy, then pytest on every core.
+test:
+	$(MAKE) --no-print-directory -j$(TEST_WORKERS) --output-sync=target models lint typecheck qemu
 	PRIVACY_PARTITION_REQUIRE_QEMU=$(CI) $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
+# The restore, streaming-restore and policy-loader properties at 10,000 examples each
+# (make test runs them at 1,000); CI runs this after make test.
+test-properties: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -n $(TEST_WORKERS) tests/test_fuzz_properties.py
+
 # Fuzzing, bounded in time: the atheris harnesses (FUZZ_SECONDS each, seeded with the
-# shipped policies), then the hostile inputs at full size (10,000 examples; the restore,
-# streaming and loader properties run 10,000 in make test already).
+# shipped policies), then the hostile inputs and the properties at full size (10,000 examples).
 FUZZ_SECONDS ?= 60
 FUZZ_CORPUS  ?= $(or $(TMPDIR),/tmp)/privacy-partition-fuzz
 fuzz: $(VENV)/.installed
@@ -59,7 +65,7 @@ fuzz: $(VENV)/.installed
 	cp policies/*.yaml $(FUZZ_CORPUS)/policy/
 	$(PY) fuzz/fuzz_restore.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/restore
 	$(PY) fuzz/fuzz_policy.py -max_total_time=$(FUZZ_SECONDS) $(FUZZ_CORPUS)/policy
-	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q tests/test_hostile_input.py
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -n $(TEST_WORKERS) tests/test_hostile_input.py tests/test_fuzz_properties.py
 
 # Every benchmark in one run: one markdown report (.eval/bench-report.md, also printed), the
 # machine described, each ratio against a baseline measured in the same run. About 15 minutes
