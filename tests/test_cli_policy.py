@@ -75,3 +75,6 @@ def test_model_info_lists_every_required_model_ready() -> None:
     assert any(r["name"].startswith("rampart-int8") for r in rows)
     assert any(r["name"].startswith("smollm2") for r in rows)
     assert any(r["name"].startswith("minilm-int8") for r in rows)
+    for row in (r for r in rows if r["name"].split()[0] in ("rampart-int8", "minilm-int8")):
+        assert row["scheme"] in ("dynamic-s8", "block-int8")
+        assert row["checked_on"] == row["this_cpu"]  # built here, so checked here

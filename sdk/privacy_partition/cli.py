@@ -93,6 +93,8 @@ def _model_build(args: argparse.Namespace) -> int:
 
 def _model_info(args: argparse.Namespace) -> int:
     from privacy_partition._artifacts import ARTIFACTS, RAMPART, artifact_folder, artifact_info
+    from privacy_partition._cpu import cpu_class
+    from privacy_partition._int8 import read_manifest
     from privacy_partition._quantize import INT8_FILE, verify_int8
     from privacy_partition.detection._minilm import MODEL_FILE, minilm_folder, verify_minilm
 
@@ -119,7 +121,21 @@ def _model_info(args: argparse.Namespace) -> int:
         except PrivacyPartitionError:
             state = "missing" if not model.exists() else "damaged"
         size = model.stat().st_size if model.exists() else 0
-        rows.append({"name": name, "folder": str(model.parent), "state": state, "bytes": size})
+        row: dict[str, object] = {
+            "name": name,
+            "folder": str(model.parent),
+            "state": state,
+            "bytes": size,
+        }
+        if state == "ready":
+            manifest = read_manifest(name.split()[0], model)
+            row |= {
+                "scheme": manifest.scheme,
+                "checked_on": manifest.cpu_class,
+                "this_cpu": cpu_class(),
+                manifest.metric: manifest.value,
+            }
+        rows.append(row)
     from privacy_partition.local import ModelRegistry
 
     registry = ModelRegistry.builtin(args.models)
