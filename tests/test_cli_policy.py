@@ -78,3 +78,22 @@ def test_model_info_lists_every_required_model_ready() -> None:
     for row in (r for r in rows if r["name"].split()[0] in ("rampart-int8", "minilm-int8")):
         assert row["scheme"] in ("dynamic-s8", "block-int8")
         assert row["checked_on"] == row["this_cpu"]  # built here, so checked here
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "privacy_partition.cli", "analyze", "--no-ner-model", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the first byte (`| head -0`)
+    proc.stdin.write(b"Write to jane.doe@example.org today")
+    proc.stdin.close()
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in error
+    assert "BrokenPipe" not in error

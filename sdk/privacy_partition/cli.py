@@ -651,12 +651,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # here, so that a reader gone away is caught below
+        return code
     except (ConfigurationError, InputError) as error:
         print(f"privacy-partition: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except PrivacyPartitionError as error:
         print(f"privacy-partition: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as cat does; the flush at
+        # exit would raise again, so standard output now goes nowhere.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
 
 
