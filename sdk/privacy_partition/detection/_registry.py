@@ -2,10 +2,11 @@
 
 Presidio's own recognizers are instantiated here explicitly (not from its
 YAML defaults) so the set is fixed by this package, reviewed and versioned.
-Two are replaced: the email recognizer, whose domain check would fetch the
-public suffix list from the network, and the UK NHS number recognizer, whose
+Three are replaced: the email recognizer, whose domain check would fetch the
+public suffix list from the network; the UK NHS number recognizer, whose
 10-digit pattern also matches every US phone number and so must not win
-without NHS context.
+without NHS context; and the credit card recognizer, whose prefixes and
+groupings miss cards in use (``recognizers/_cards.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
     CryptoRecognizer,
     DateRecognizer,
     EmailRecognizer,
@@ -36,6 +36,7 @@ from presidio_analyzer.predefined_recognizers import (
     UuidRecognizer,
 )
 
+from privacy_partition.detection.recognizers._cards import card_recognizers
 from privacy_partition.detection.recognizers._cues import cue_recognizers
 from privacy_partition.detection.recognizers._organizations import organization_recognizers
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
@@ -269,7 +270,6 @@ def _us_zip_code() -> PatternRecognizer:
 
 def _presidio_english() -> list[EntityRecognizer]:
     return [
-        CreditCardRecognizer(),
         UsBankRecognizer(),
         UsLicenseRecognizer(),
         UsItinRecognizer(),
@@ -293,7 +293,6 @@ def _presidio_english() -> list[EntityRecognizer]:
 def _presidio_language_neutral(language: str) -> list[EntityRecognizer]:
     """Presidio recognizers whose patterns do not depend on the language."""
     return [
-        CreditCardRecognizer(supported_language=language),
         CryptoRecognizer(supported_language=language),
         OfflineEmailRecognizer(supported_language=language),
         IbanRecognizer(supported_language=language),
@@ -315,6 +314,7 @@ def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
             recognizers += _presidio_english()
         else:
             recognizers += _presidio_language_neutral(language)
+        recognizers += card_recognizers(language)
         recognizers += chinese_recognizers(language)
         recognizers += secret_recognizers(language)
         recognizers += cue_recognizers(language)
