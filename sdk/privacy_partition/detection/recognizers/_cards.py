@@ -20,6 +20,9 @@ Guarantees:
   backtracking across matches.
 * A run that is part of a longer digit run (20 digits or more, with or
   without separators) is never reported in part.
+* In Chinese text a number the Chinese bank-card recognizer reports
+  (``CN_BANK_CARD``: UnionPay and other Luhn-valid 16-19 digit cards in
+  groups of four) is left to it, so Chinese policies see one type for them.
 * Context is read from the raw text, as in the Chinese recognizers.
 * Recognizers hold no per-call state and may be shared between threads; a
   matched value never appears in an exception or a log line.
@@ -34,7 +37,12 @@ from typing import Final
 
 from presidio_analyzer import EntityRecognizer, Pattern
 
-from privacy_partition.detection.recognizers._zh import _Candidate, _RawTextRecognizer
+from privacy_partition.detection.recognizers._zh import (
+    CnBankCardRecognizer,
+    _Candidate,
+    _RawTextRecognizer,
+    chinese_recognizers,
+)
 
 __all__ = ["ISSUERS", "CardRecognizer", "card_recognizers", "is_card_number", "luhn_valid"]
 
@@ -160,7 +168,8 @@ def is_card_number(digits: str) -> bool:
 class CardRecognizer(_RawTextRecognizer):
     """``CREDIT_CARD``: Luhn-valid numbers of a known scheme, or of any prefix after a cue."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, defer_to: EntityRecognizer | None = None) -> None:
+        """``defer_to``: a recognizer whose findings of the same span win over this one's."""
         super().__init__(
             entity=_ENTITY,
             language=language,
@@ -170,11 +179,18 @@ class CardRecognizer(_RawTextRecognizer):
         self._cue_before = re.compile(
             rf"(?:{self._context_re.pattern})[^\d\n]{{0,16}}$", self._context_re.flags
         )
+        self._defer_to = defer_to
 
     def _candidates(self, text: str) -> Iterator[_Candidate]:
+        deferred: set[tuple[int, int]] = set()
+        if self._defer_to is not None:
+            found = self._defer_to.analyze(text, self._defer_to.supported_entities, None)
+            deferred = {(result.start, result.end) for result in found}
         for pattern, compiled in self._compiled:
             for match in compiled.finditer(text):
                 start, end = match.span("value")
+                if (start, end) in deferred:
+                    continue
                 digits = re.sub(r"\D", "", match.group("value"))
                 if not luhn_valid(digits):
                     continue
@@ -191,4 +207,9 @@ def card_recognizers(language: str) -> list[EntityRecognizer]:
     """The card recognizer for ``language`` ("en" or "zh"); build once and reuse."""
     if language not in _LANGUAGES:
         raise ValueError(f"card recognizers support {_LANGUAGES}, not {language!r}")
+    if language == "zh":
+        bank_card = next(
+            r for r in chinese_recognizers(language) if isinstance(r, CnBankCardRecognizer)
+        )
+        return [CardRecognizer(language, defer_to=bank_card)]
     return [CardRecognizer(language)]
