@@ -2,11 +2,13 @@
 
 Presidio's own recognizers are instantiated here explicitly (not from its
 YAML defaults) so the set is fixed by this package, reviewed and versioned.
-Three are replaced: the email recognizer, whose domain check would fetch the
+Four are replaced: the email recognizer, whose domain check would fetch the
 public suffix list from the network; the UK NHS number recognizer, whose
 10-digit pattern also matches every US phone number and so must not win
-without NHS context; and the credit card recognizer, whose prefixes and
-groupings miss cards in use (``recognizers/_cards.py``).
+without NHS context; the credit card recognizer, whose prefixes and
+groupings miss cards in use (``recognizers/_cards.py``); and the IBAN
+recognizer, which lacks the registry's newer countries and runs on past a
+grouped IBAN's end (``recognizers/_iban.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from presidio_analyzer.predefined_recognizers import (
     CryptoRecognizer,
     DateRecognizer,
     EmailRecognizer,
-    IbanRecognizer,
     IpRecognizer,
     MacAddressRecognizer,
     MedicalLicenseRecognizer,
@@ -38,6 +39,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from privacy_partition.detection.recognizers._cards import card_recognizers
 from privacy_partition.detection.recognizers._cues import cue_recognizers
+from privacy_partition.detection.recognizers._iban import iban_recognizers
 from privacy_partition.detection.recognizers._organizations import organization_recognizers
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
 from privacy_partition.detection.recognizers._zh import chinese_recognizers
@@ -279,7 +281,6 @@ def _presidio_english() -> list[EntityRecognizer]:
         CryptoRecognizer(),
         DateRecognizer(),
         OfflineEmailRecognizer(),
-        IbanRecognizer(),
         IpRecognizer(),
         MedicalLicenseRecognizer(),
         MacAddressRecognizer(),
@@ -295,7 +296,6 @@ def _presidio_language_neutral(language: str) -> list[EntityRecognizer]:
     return [
         CryptoRecognizer(supported_language=language),
         OfflineEmailRecognizer(supported_language=language),
-        IbanRecognizer(supported_language=language),
         IpRecognizer(supported_language=language),
         MacAddressRecognizer(supported_language=language),
         WindowedUrlRecognizer(supported_language=language),
@@ -315,6 +315,7 @@ def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
         else:
             recognizers += _presidio_language_neutral(language)
         recognizers += card_recognizers(language)
+        recognizers += iban_recognizers(language)
         recognizers += chinese_recognizers(language)
         recognizers += secret_recognizers(language)
         recognizers += cue_recognizers(language)
