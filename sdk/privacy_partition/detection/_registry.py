@@ -50,7 +50,11 @@ __all__ = ["recognizers_for"]
 # directory, no URLs, so no file is written and no connection is opened.
 _OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
-_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "AU")
+# National formats read (E.164 is read for every country). France, Spain and the Netherlands
+# added no span on PUPA_New; Poland's and Italy's national formats turned 15 decimals, SSNs
+# and digit lists into phone numbers there, and China's mobiles and landlines have their
+# own recognizers (tests/test_recognizers_phones.py).
+_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "AU", "FR", "ES", "NL")
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
