@@ -41,6 +41,7 @@ from privacy_partition.detection.recognizers._cards import card_recognizers
 from privacy_partition.detection.recognizers._cues import cue_recognizers
 from privacy_partition.detection.recognizers._iban import iban_recognizers
 from privacy_partition.detection.recognizers._organizations import organization_recognizers
+from privacy_partition.detection.recognizers._regional_ids import regional_id_recognizers
 from privacy_partition.detection.recognizers._secrets import secret_recognizers
 from privacy_partition.detection.recognizers._zh import chinese_recognizers
 
@@ -321,6 +322,7 @@ def recognizers_for(languages: Sequence[str]) -> list[EntityRecognizer]:
         recognizers += card_recognizers(language)
         recognizers += iban_recognizers(language)
         recognizers += chinese_recognizers(language)
+        recognizers += regional_id_recognizers(language)
         recognizers += secret_recognizers(language)
         recognizers += cue_recognizers(language)
         recognizers += organization_recognizers(language)
