@@ -168,7 +168,7 @@ def is_card_number(digits: str) -> bool:
 class CardRecognizer(_RawTextRecognizer):
     """``CREDIT_CARD``: Luhn-valid numbers of a known scheme, or of any prefix after a cue."""
 
-    def __init__(self, language: str, defer_to: EntityRecognizer | None = None) -> None:
+    def __init__(self, language: str, defer_to: _RawTextRecognizer | None = None) -> None:
         """``defer_to``: a recognizer whose findings of the same span win over this one's."""
         super().__init__(
             entity=_ENTITY,
