@@ -1,7 +1,8 @@
 """Phone numbers of the main markets, in E.164 and in each market's national format.
 
-Regions read in national format: US, CA, UK, DE, FR, ES, NL, IN, BR, AU, IL (and Italy's
-numbers through them); any country in E.164 (+CC ...). Polish and Italian national
+Regions read in national format: US, CA, UK, DE, FR, NL, IN, BR, AU, IL (and Italy's
+numbers through them); any country in E.164 (+CC ...). Spanish (bare 9 digits: a US
+passport number), Polish and Italian national
 formats are not read as such: on PUPA_New they turned decimals, US SSNs and digit lists
 into phone numbers (15 false spans in 664 prompts); Chinese numbers come from the
 Chinese recognizers (mobiles anywhere, landlines next to a phone word).
@@ -18,7 +19,7 @@ NUMBERS = {
     "UK": ["020 7946 0018", "+44 20 7946 0018", "07700 900123", "+447911123456"],
     "DE": ["030 123456789", "+49 30 123456789", "0151 23456789", "+49 151 23456789"],
     "FR": ["01 23 45 67 89", "+33 1 23 45 67 89", "06 12 34 56 78", "+33612345678"],
-    "ES": ["912 345 678", "+34 912 345 678", "612 345 678", "+34 612 34 56 78"],
+    "ES": ["+34 912 345 678", "+34 612 34 56 78"],
     "IT": ["06 1234 5678", "+39 06 1234 5678", "312 345 6789", "+39 312 345 6789"],
     "NL": ["020 123 4567", "+31 20 123 4567", "06 12345678", "+31 6 12345678"],
     "PL": ["+48 22 123 45 67", "+48 512 345 678"],

@@ -51,11 +51,12 @@ __all__ = ["recognizers_for"]
 # directory, no URLs, so no file is written and no connection is opened.
 _OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
-# National formats read (E.164 is read for every country). France, Spain and the Netherlands
-# added no span on PUPA_New; Poland's and Italy's national formats turned 15 decimals, SSNs
-# and digit lists into phone numbers there, and China's mobiles and landlines have their
-# own recognizers (tests/test_recognizers_phones.py).
-_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "AU", "FR", "ES", "NL")
+# National formats read (E.164 is read for every country). France and the Netherlands
+# (numbers with a leading 0) added no span on PUPA_New; Spain's bare 9 digits took a US
+# passport number, and Poland's and Italy's national formats turned 15 decimals, SSNs and
+# digit lists into phone numbers there; China's mobiles and landlines have their own
+# recognizers (tests/test_recognizers_phones.py).
+_PHONE_REGIONS = ("US", "UK", "DE", "FE", "IL", "IN", "CA", "BR", "AU", "FR", "NL")
 
 
 class OfflineEmailRecognizer(EmailRecognizer):

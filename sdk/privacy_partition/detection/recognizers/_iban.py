@@ -25,7 +25,7 @@ from presidio_analyzer import EntityRecognizer, Pattern
 
 from privacy_partition.detection.recognizers._zh import _Candidate, _RawTextRecognizer
 
-__all__ = ["LENGTHS", "IbanRecognizer", "iban_checksum_valid", "iban_recognizers"]
+__all__ = ["LENGTHS", "IsoIbanRecognizer", "iban_checksum_valid", "iban_recognizers"]
 
 _ENTITY: Final = "IBAN_CODE"
 _SCORE: Final = 1.0
@@ -61,8 +61,10 @@ def iban_checksum_valid(iban: str) -> bool:
     return int(number) % 97 == 1
 
 
-class IbanRecognizer(_RawTextRecognizer):
-    """``IBAN_CODE``: a registry country's length and a valid MOD 97-10 check."""
+class IsoIbanRecognizer(_RawTextRecognizer):
+    """Named apart from Presidio's IbanRecognizer, which its registry looks up by class name.
+
+    ``IBAN_CODE``: a registry country's length and a valid MOD 97-10 check."""
 
     def __init__(self, language: str) -> None:
         super().__init__(
@@ -102,4 +104,4 @@ def _end_of(text: str, start: int, stop: int, length: int) -> int | None:
 
 def iban_recognizers(language: str) -> list[EntityRecognizer]:
     """The IBAN recognizer for ``language``; build once and reuse."""
-    return [IbanRecognizer(language)]
+    return [IsoIbanRecognizer(language)]
