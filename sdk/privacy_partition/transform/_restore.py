@@ -10,18 +10,30 @@ What is restored:
   ``strict=True`` a token that fails raises the opaque ``RestoreError``;
 * a surrogate of this vault, case-insensitively and between word boundaries
   (``JOHN SMITH's`` → the original followed by ``'s``);
-* none of these inside a URL, a markdown link or image target, or a
-  URL-valued HTML attribute, unless ``allow_in_links=True``: a renderer may
-  fetch such a link by itself and carry the value off the device.
+* none of these anywhere but in prose, unless ``allow_in_links=True``:
+  where a value may land is decided from a parse of the answer's markdown
+  and HTML (``_links``), so nothing is restored in a link or image
+  destination, a reference definition, an autolink, any HTML attribute, a
+  script or style body, or a bare or scheme-relative URL. A renderer may
+  fetch such a place by itself and carry the value off the device.
 
 Scanning is left to right and greedy (the earliest match wins, then the
 longest), with a fixed grammar for handles and tokens and plain substring
 search for surrogates: linear in the text for a given vault, no pattern
 built from vault contents. A stream's output, concatenated, equals
-``restore`` of the whole text for any chunking: it holds back only the
-shortest suffix that could still become a match, which is less than
-``MAX_CANDIDATE_CHARS`` characters for a handle or token and less than the
-longest surrogate of the vault (at most 120 characters) for a pseudonym.
+``restore`` of the whole text for any chunking. What it holds back:
+
+* by default, a block (lines up to a blank line followed by a new
+  top-level markdown block) is decided only once it is complete, because
+  text after a value can make it part of a link (``[x](`` ... ``<H>)``). So
+  the text of the current block is final up to its first handle, token or
+  surrogate, and held from there to the end of the block: one paragraph,
+  list, code block or HTML block, however long (an unclosed fence, to the
+  end of the answer);
+* with ``allow_in_links=True``, only the shortest suffix that could still
+  become a match: less than ``MAX_CANDIDATE_CHARS`` characters for a
+  handle or token and less than the longest surrogate of the vault (at
+  most 120 characters) for a pseudonym.
 
 A restorer and its streams read a snapshot of the vault taken when the
 stream starts. ``Restorer`` is thread-safe; one ``RestoreStream`` belongs to
@@ -30,6 +42,7 @@ one consumer.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -42,7 +55,7 @@ from privacy_partition.transform._formats import (
     open_candidate,
 )
 from privacy_partition.transform._keys import Keyset
-from privacy_partition.transform._links import LinkContext
+from privacy_partition.transform._links import BlockSplitter, MarkupState
 from privacy_partition.transform._pseudonyms import SurrogateIndex
 from privacy_partition.transform._tokens import Tokenizer
 from privacy_partition.transform._vault import Vault, VaultView
@@ -135,10 +148,13 @@ class RestoreStream:
     """
 
     __slots__ = (
+        "_before",
+        "_blocks",
         "_counts",
         "_done",
-        "_last",
-        "_links",
+        "_emitted",
+        "_held",
+        "_markup",
         "_pending",
         "_restorer",
         "_surrogates",
@@ -150,9 +166,12 @@ class RestoreStream:
         self._restorer = restorer
         self._view = view
         self._surrogates = surrogates
-        self._links = LinkContext()
-        self._pending = ""
-        self._last = ""  # the last character emitted, for word boundaries
+        self._markup = MarkupState()
+        self._blocks = BlockSplitter()
+        self._pending = ""  # with links guarded: the current block, from its start
+        self._emitted = 0  # the part of _pending already output
+        self._held = False  # a value seen in the current block: hold the rest until it ends
+        self._before = ""  # the character before _pending, for word boundaries
         self._done = False
         self._tokens: dict[str, str | None] = {}  # token text -> value, for held-back rescans
         self._counts = dict.fromkeys(("handles", "tokens", "pseudonyms", "in_links"), 0)
@@ -172,13 +191,15 @@ class RestoreStream:
         out = self._drain(final=True)
         logger.debug(
             "restored %(handles)d handles, %(tokens)d tokens, %(pseudonyms)d surrogates;"
-            " left %(in_links)d in links",
+            " left %(in_links)d outside prose",
             self._counts,
         )
         return out
 
     def __repr__(self) -> str:
-        return f"RestoreStream(pending={len(self._pending)} chars, done={self._done})"
+        return (
+            f"RestoreStream(pending={len(self._pending) - self._emitted} chars, done={self._done})"
+        )
 
     # -- scanning -----------------------------------------------------------
 
@@ -220,44 +241,78 @@ class RestoreStream:
             pos = buf.find("<", pos + 1)
         return found
 
-    def _pseudonyms(self, buf: str, final: bool) -> list[_Match]:
+    def _pseudonyms(self, buf: str, before: str, final: bool) -> list[_Match]:
         if not self._surrogates:
             return []
         return [
             _Match(start, end, _Kind.OPEN)
             if original is None
             else _Match(start, end, _Kind.PSEUDONYM, original)
-            for start, end, original in self._surrogates.scan(buf, self._last, final)
+            for start, end, original in self._surrogates.scan(buf, before, final)
         ]
 
+    def _matches(self, buf: str, before: str, final: bool) -> list[_Match]:
+        matches = self._bracketed(buf, final) + self._pseudonyms(buf, before, final)
+        # Earliest first; at one start, a possible longer match first, then the longest.
+        matches.sort(key=lambda m: (m.start, m.kind is not _Kind.OPEN, m.start - m.end))
+        return matches
+
     def _drain(self, final: bool) -> str:
+        if self._restorer._allow_in_links:
+            return self._drain_anywhere(final)
+        buf = self._pending
+        out: list[str] = []
+        bounds = [0, *self._blocks.cuts(buf, final)]
+        if final:
+            bounds.append(len(buf))
+        for start, end in itertools.pairwise(bounds):
+            before = buf[start - 1] if start else self._before
+            # What was output already has no value in it: the same in the block's output.
+            out.append(self._block(buf[start:end], before)[max(0, self._emitted - start) :])
+        if bounds[-1]:
+            self._emitted = max(0, self._emitted - bounds[-1])
+            self._held = False
+            self._before = buf[bounds[-1] - 1]
+            buf = self._pending = buf[bounds[-1] :]
+            self._blocks.reset()
+        if not final and not self._held:
+            # Before the block's first value the text is final: output it now.
+            at = self._emitted
+            matches = self._matches(buf[at:], buf[at - 1] if at else self._before, False)
+            self._held = any(m.kind is not _Kind.OPEN for m in matches)
+            self._emitted = at + (matches[0].start if matches else len(buf) - at)
+            out.append(buf[at : self._emitted])
+        return "".join(out)
+
+    def _block(self, block: str, before: str) -> str:
+        spans, kinds = [], []
+        cursor = 0
+        for match in self._matches(block, before, True):
+            if match.start < cursor:
+                continue
+            if match.kind is _Kind.FORGED:
+                raise RestoreError
+            spans.append((match.start, match.end, match.value))
+            kinds.append(match.kind)
+            cursor = match.end
+        out, placed = self._markup.place(block, spans)
+        for i, kind in enumerate(kinds):
+            self._counts[_COUNTER[kind] if i in placed else "in_links"] += 1
+        return out
+
+    def _drain_anywhere(self, final: bool) -> str:
         buf = self._pending
         if not buf:
             return ""
-        matches = self._bracketed(buf, final) + self._pseudonyms(buf, final)
-        # Earliest first; at one start, a possible longer match first, then the longest.
-        matches.sort(key=lambda m: (m.start, m.kind is not _Kind.OPEN, m.start - m.end))
-        allow_in_links = self._restorer._allow_in_links
-        links = self._links
         out: list[str] = []
         cursor = 0  # output is final up to here
-        tracked = 0  # the link context has seen the text up to here
         hold = len(buf)
-        for match in matches:
+        for match in self._matches(buf, self._before, final):
             if match.start < cursor:
                 continue
             if match.kind is _Kind.OPEN:
                 hold = match.start
                 break
-            if not allow_in_links:
-                links.advance(buf[tracked : match.start])
-                tracked = match.start
-                if links.inside:
-                    # Left exactly as written, and consumed: nothing inside it is restored either.
-                    self._counts["in_links"] += 1
-                    out.append(buf[cursor : match.end])
-                    cursor = match.end
-                    continue
             if match.kind is _Kind.FORGED:
                 raise RestoreError
             out.append(buf[cursor : match.start])
@@ -265,10 +320,8 @@ class RestoreStream:
             self._counts[_COUNTER[match.kind]] += 1
             cursor = match.end
         out.append(buf[cursor:hold])
-        if not allow_in_links:
-            links.advance(buf[tracked:hold])
         if hold:
-            self._last = buf[hold - 1]
+            self._before = buf[hold - 1]
         self._pending = buf[hold:]
         return "".join(out)
 
