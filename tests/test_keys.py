@@ -224,3 +224,76 @@ def test_rotation_keeps_old_tokens_and_vault_files_restorable(tmp_path: Path) ->
     # Retiring key A ends what it made: the old token stays as written.
     retired = key_b.retire(key_a.primary_id)
     assert Restorer(Vault.request(), retired).restore(token) == token
+
+
+# -- recipient key files (sealing; see docs/sealing.md) ----------------------------
+
+
+def test_keys_generate_writes_a_private_recipient_key_file_that_serve_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import stat
+
+    from privacy_partition.cli import main
+    from privacy_partition.cloud._recipients import load_key_files
+
+    path = tmp_path / "payments.json"
+    assert main(["keys", "generate", "--out", str(path), "--recipient", "payments"]) == 0
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    (recipient,) = load_key_files(path)
+    assert recipient.name == "payments"
+    assert recipient.recipient.key_id in capsys.readouterr().out
+    # A second run rotates: a new current key, the old one kept for opening.
+    assert main(["keys", "generate", "--out", str(path), "--recipient", "payments"]) == 0
+    assert len(load_key_files(path)[0].key_ids) == 2
+    # Another recipient's file is not overwritten.
+    assert main(["keys", "generate", "--out", str(path), "--recipient", "booking"]) == 2
+    assert "payments" in capsys.readouterr().err
+    with pytest.raises(TypeError):
+        pickle.dumps(recipient)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_recipient_key_files_open_to_others_are_refused(
+    tmp_path: Path, mode: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from privacy_partition._errors import ConfigurationError
+    from privacy_partition.cli import main
+    from privacy_partition.cloud._recipients import add_key_to_file, load_key_files
+
+    path = tmp_path / "booking.json"
+    add_key_to_file(path, "booking")
+    material = path.read_text()
+    path.chmod(mode)
+    with pytest.raises(ConfigurationError, match=rf"chmod 600 .*\(mode 0{mode:o}\)|mode 0{mode:o}"):
+        load_key_files(path)
+    with pytest.raises(ConfigurationError, match="group or others"):
+        add_key_to_file(path, "booking")  # nor extended
+    # serve names the file and the fix, and quotes no key.
+    assert main(["serve", "--recipient-keys", str(path), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "chmod 600" in err
+    for entry in json.loads(material)["keys"]:
+        assert entry["private_key"] not in err
+
+
+def test_malformed_recipient_key_files_are_refused_without_quoting_them(tmp_path: Path) -> None:
+    from privacy_partition._errors import ConfigurationError
+    from privacy_partition.cloud._recipients import add_key_to_file, load_key_files
+
+    path = tmp_path / "booking.json"
+    add_key_to_file(path, "booking")
+    document = json.loads(path.read_text())
+    secret = document["keys"][0]["private_key"]
+    document["keys"][0]["key_id"] = "00000000"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ConfigurationError, match=r"keys\[0\]") as caught:
+        load_key_files(path)
+    assert secret not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_key_files(tmp_path / "missing.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigurationError, match="no recipient key files"):
+        load_key_files(tmp_path / "empty")

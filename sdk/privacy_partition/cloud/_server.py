@@ -1,11 +1,17 @@
 """The reference gateway: a ``grpc.aio`` server that forwards sanitized requests upstream.
 
-Stateless: every request carries what it needs. For each request the
-gateway checks it against ``ServerLimits`` (INVALID_ARGUMENT with a reason
-that names indexes and limits, never content), hands each sealed value to
-its hosted recipient, and only then calls the upstream with the chat turns.
-A sealed value that does not open fails the request before the upstream is
-called. An upstream's ``UpstreamError`` becomes the call's status with its
+Stateless but for a replay cache: every request carries what it needs. For
+each request the gateway checks it against ``ServerLimits``
+(INVALID_ARGUMENT with a reason that names indexes and limits, never
+content), opens every sealed value at its hosted recipient under the
+request's id, admits them all to the replay cache (each sealed value opens
+once), hands them to the recipients, and only then calls the upstream with
+the chat turns. A sealed value that does not open, belongs to another
+request or handle, lies outside the time window or was opened before fails
+the request with one opaque reason (``sealed[i] does not open``), before any
+value is delivered or the upstream is called; one sealed to a key the
+recipient does not hold fails with FAILED_PRECONDITION (the client fetches
+keys again). An upstream's ``UpstreamError`` becomes the call's status with its
 content-free message; any other exception from an upstream becomes INTERNAL
 with a fixed message, since its text may hold anything. The standard
 ``grpc.health.v1`` service reports SERVING while the gateway runs and
@@ -32,7 +38,12 @@ from grpc_reflection.v1alpha import reflection
 from privacy_partition._errors import ConfigurationError, PrivacyPartitionError, RestoreError
 from privacy_partition.cloud._errors import UpstreamError
 from privacy_partition.cloud._pb import gateway_pb2 as pb
-from privacy_partition.cloud._recipients import HostedRecipient
+from privacy_partition.cloud._recipients import (
+    DEFAULT_REPLAY_ENTRIES,
+    DEFAULT_REPLAY_WINDOW_S,
+    HostedRecipient,
+    ReplayCache,
+)
 from privacy_partition.cloud._types import (
     ChatMessage,
     Delivery,
@@ -43,6 +54,7 @@ from privacy_partition.cloud._types import (
     usage_to_pb,
 )
 from privacy_partition.cloud._upstream import Upstream
+from privacy_partition.transform import SealedValue
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -73,6 +85,8 @@ class ServerLimits:
     max_messages: int = 256  # chat turns per request
     max_prompt_chars: int = 1_000_000  # all turns together
     max_sealed: int = 64  # sealed values per request
+    replay_window_s: int = DEFAULT_REPLAY_WINDOW_S  # a sealed value opens this close to sealed_at
+    replay_entries: int = DEFAULT_REPLAY_ENTRIES  # (key id, nonce) pairs remembered
     max_tokens: int = 32_768  # the largest max_tokens a request may ask for
     shutdown_grace_s: float = 5.0  # how long in-flight calls may finish on stop
 
@@ -85,6 +99,8 @@ class ServerLimits:
             "max_prompt_chars",
             "max_sealed",
             "max_tokens",
+            "replay_window_s",
+            "replay_entries",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"ServerLimits.{name} must be at least 1")
@@ -117,6 +133,7 @@ class GatewayStats:
     streams_completed: int = 0
     streams_cancelled: int = 0
     sealed_opened: int = 0
+    sealed_refused: int = 0
     upstream_errors: int = 0
 
 
@@ -155,8 +172,15 @@ class GatewayServer:
     ) -> None:
         self._upstream = upstream
         self._interceptors = tuple(interceptors)
-        self._recipients = {r.name: r for r in recipients}
+        self._recipients: dict[str, HostedRecipient] = {}
+        for recipient in recipients:
+            if recipient.name in self._recipients:
+                raise ConfigurationError(f"recipient {recipient.name} is hosted twice")
+            self._recipients[recipient.name] = recipient
         self._limits = limits or ServerLimits()
+        self._replay = ReplayCache(
+            window_s=self._limits.replay_window_s, max_entries=self._limits.replay_entries
+        )
         self._tls = tls
         self._server: grpc.aio.Server | None = None
         self._stopped = False
@@ -381,16 +405,20 @@ class GatewayServer:
         return _Checked(request.request_id, tuple(messages), options)
 
     def _deliver(self, request: pb.GenerateRequest, request_id: str) -> tuple[Delivery, ...]:
-        """Open every sealed value at its recipient, before anything reaches the upstream."""
-        deliveries = []
+        """Open every sealed value under ``request_id``, admit them all once, then deliver them.
+
+        All or nothing: a request with one value that does not open, or that
+        was opened before, delivers none and never reaches the upstream.
+        """
         turns = [m.content for m in request.messages]
+        opened: list[tuple[HostedRecipient, SealedValue, str]] = []
         for index, wire in enumerate(request.sealed):
             recipient = self._recipients.get(wire.recipient)
             if recipient is None:
                 raise _Rejected(
                     grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] names no hosted recipient"
                 )
-            if wire.key_id != recipient.recipient.key_id:
+            if wire.key_id not in recipient.key_ids:
                 # The client sealed to a key the recipient no longer holds: fetch keys again.
                 raise _Rejected(
                     grpc.StatusCode.FAILED_PRECONDITION,
@@ -400,14 +428,25 @@ class GatewayServer:
                 raise _Rejected(
                     grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] has a handle no turn uses"
                 )
+            sealed = sealed_from_pb(wire, request_id)
             try:
-                deliveries.append(recipient.accept(request_id, sealed_from_pb(wire)))
+                opened.append((recipient, sealed, recipient.open(sealed)))
             except (RestoreError, PrivacyPartitionError):
-                raise _Rejected(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] does not open"
-                ) from None
+                self._refuse_sealed(index, "it does not open")
+        refused = self._replay.admit((s.key_id, s.nonce, s.sealed_at) for _, s, _ in opened)
+        if refused is not None:
+            self._refuse_sealed(refused, "a replay or outside the time window")
+        deliveries = []
+        for recipient, sealed, value in opened:
+            deliveries.append(recipient.deliver(request_id, sealed.handle, value))
             self.stats.sealed_opened += 1
         return tuple(deliveries)
+
+    def _refuse_sealed(self, index: int, why: str) -> NoReturn:
+        # The caller learns one reason whatever failed (no oracle); the log says which, no value.
+        self.stats.sealed_refused += 1
+        logger.info("sealed value refused: %s", why)
+        raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] does not open")
 
 
 class BackgroundGateway:

@@ -154,18 +154,29 @@ class Chunk:
 
 
 def sealed_to_pb(value: SealedValue) -> pb.SealedValue:
+    """The wire form; ``request_id`` travels once, in the request that carries the value."""
     return pb.SealedValue(
         handle=value.handle,
         recipient=value.recipient,
         key_id=value.key_id,
         enc=value.enc,
         ciphertext=value.ciphertext,
+        nonce=value.nonce,
+        sealed_at=value.sealed_at,
     )
 
 
-def sealed_from_pb(message: pb.SealedValue) -> SealedValue:
+def sealed_from_pb(message: pb.SealedValue, request_id: str) -> SealedValue:
+    """The sealed value as it arrived in the request ``request_id``: it opens only under that id."""
     return SealedValue(
-        message.handle, message.recipient, message.key_id, message.enc, message.ciphertext
+        message.handle,
+        message.recipient,
+        message.key_id,
+        message.enc,
+        message.ciphertext,
+        message.nonce,
+        message.sealed_at,
+        request_id,
     )
 
 

@@ -111,19 +111,22 @@ class Transformer:
         actions: Sequence[FindingAction],
         vault: Vault,
         language: str = "en",
+        *,
+        request_id: str = "",
     ) -> Transformed:
         """Replace every finding of ``text`` as its action says; record restorables in ``vault``.
 
         The findings must lie inside ``text``, sorted and not overlapping
         (the Analyzer guarantees it). ``local`` and ``block`` are refused:
-        such a request never reaches the cloud.
+        such a request never reaches the cloud. Sealed values are bound to
+        ``request_id``: a gateway opens them only inside the request with that id.
         """
         self._check(text, actions)
         vault.observe(text)
         locale = locale_for(language)
         redacted: set[int] = set()
         while True:
-            result = self._build(text, actions, vault, locale, redacted)
+            result = self._build(text, actions, vault, locale, redacted, request_id)
             # Each round redacts at least one more finding, so this ends.
             lost = self._lost_surrogates(result, vault)
             if not lost:
@@ -143,6 +146,7 @@ class Transformer:
         vault: Vault,
         locale: str,
         redacted: set[int],
+        request_id: str,
     ) -> Transformed:
         parts: list[str] = []
         replacements: list[Replacement] = []
@@ -156,7 +160,7 @@ class Transformer:
             around = None if index in redacted else self._glued(text, actions, index)
             try:
                 out, action, handle = self._replace(
-                    item, label, value, vault, locale, around, sealed
+                    item, label, value, vault, locale, around, (request_id, sealed)
                 )
             except PrivacyPartitionError:
                 raise
@@ -218,7 +222,7 @@ class Transformer:
         vault: Vault,
         locale: str,
         around: tuple[str, str] | None,
-        sealed: dict[tuple[str, str], SealedValue],
+        sealing: tuple[str, dict[tuple[str, str], SealedValue]],
     ) -> tuple[str, Action, str | None]:
         """The text that replaces ``value``, the action carried out, and its handle if any."""
         action = item.action
@@ -240,10 +244,31 @@ class Transformer:
         handle = vault.handle_for(label, value)
         if action is Action.SEAL:
             assert item.recipient is not None  # FindingAction guarantees it
+            request_id, sealed = sealing
             key = (handle, item.recipient)
             if key not in sealed:
-                sealed[key] = seal(self._recipients[item.recipient], handle, value)
+                recipient = self._recipients[item.recipient]
+                sealed[key] = seal(recipient, handle, value, request_id=request_id)
         return handle, action, handle
+
+    def reseal(
+        self, sealed: Sequence[SealedValue], vault: Vault, request_id: str
+    ) -> tuple[SealedValue, ...]:
+        """The values of ``sealed`` sealed again, to this transformer's keys, for ``request_id``.
+
+        For a request the gateway refused because it no longer holds the key
+        a value was sealed to: the values come from ``vault`` by handle, with
+        fresh randomness. Raises ``TransformError`` if a handle or recipient is unknown.
+        """
+        handles = vault.view().handles
+        out = []
+        for index, old in enumerate(sealed):
+            recipient = self._recipients.get(old.recipient)
+            value = handles.get(old.handle)
+            if recipient is None or value is None:
+                raise TransformError(f"sealed value {index} cannot be sealed again")
+            out.append(seal(recipient, old.handle, value, request_id=request_id))
+        return tuple(out)
 
     def _check(self, text: str, actions: Sequence[FindingAction]) -> None:
         previous_end = 0

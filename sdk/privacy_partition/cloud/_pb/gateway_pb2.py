@@ -27,43 +27,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"privacy_partition/v1/gateway.proto\x12\x14privacy_partition.v1\"H\n\x0b\x43hatMessage\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.privacy_partition.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\x99\x01\n\x11GenerationOptions\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"a\n\x0bSealedValue\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0b\n\x03\x65nc\x18\x04 \x01(\x0c\x12\x12\n\nciphertext\x18\x05 \x01(\x0c\"8\n\tPolicyRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\tJ\x04\x08\x03\x10\x04R\x07reasons\"\xf8\x01\n\x0fGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x06policy\x18\x02 \x01(\x0b\x32\x1f.privacy_partition.v1.PolicyRef\x12\x33\n\x08messages\x18\x03 \x03(\x0b\x32!.privacy_partition.v1.ChatMessage\x12\x31\n\x06sealed\x18\x04 \x03(\x0b\x32!.privacy_partition.v1.SealedValue\x12\x38\n\x07options\x18\x05 \x01(\x0b\x32\'.privacy_partition.v1.GenerationOptions\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\"-\n\x08\x44\x65livery\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\"\xcf\x01\n\x10GenerateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x39\n\rfinish_reason\x18\x03 \x01(\x0e\x32\".privacy_partition.v1.FinishReason\x12*\n\x05usage\x18\x04 \x01(\x0b\x32\x1b.privacy_partition.v1.Usage\x12\x32\n\ndeliveries\x18\x05 \x03(\x0b\x32\x1e.privacy_partition.v1.Delivery\"\xdb\x01\n\rGenerateChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x39\n\rfinish_reason\x18\x04 \x01(\x0e\x32\".privacy_partition.v1.FinishReason\x12*\n\x05usage\x18\x05 \x01(\x0b\x32\x1b.privacy_partition.v1.Usage\x12\x32\n\ndeliveries\x18\x06 \x03(\x0b\x32\x1e.privacy_partition.v1.Delivery\"\x16\n\x14GetRecipientsRequest\"p\n\x0cRecipientKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12.\n\x05suite\x18\x03 \x01(\x0e\x32\x1f.privacy_partition.v1.HpkeSuite\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\"O\n\x15GetRecipientsResponse\x12\x36\n\nrecipients\x18\x01 \x03(\x0b\x32\".privacy_partition.v1.RecipientKey*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x81\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03*\x8e\x01\n\tHpkeSuite\x12\x1a\n\x16HPKE_SUITE_UNSPECIFIED\x10\x00\x12-\n)HPKE_SUITE_X25519_HKDF_SHA256_AES_256_GCM\x10\x01\x12\x36\n2HPKE_SUITE_MLKEM768_X25519_HKDF_SHA256_AES_256_GCM\x10\x02\x32\xae\x02\n\x07Gateway\x12Y\n\x08Generate\x12%.privacy_partition.v1.GenerateRequest\x1a&.privacy_partition.v1.GenerateResponse\x12^\n\x0eGenerateStream\x12%.privacy_partition.v1.GenerateRequest\x1a#.privacy_partition.v1.GenerateChunk0\x01\x12h\n\rGetRecipients\x12*.privacy_partition.v1.GetRecipientsRequest\x1a+.privacy_partition.v1.GetRecipientsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"privacy_partition/v1/gateway.proto\x12\x14privacy_partition.v1\"H\n\x0b\x43hatMessage\x12(\n\x04role\x18\x01 \x01(\x0e\x32\x1a.privacy_partition.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\x99\x01\n\x11GenerationOptions\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"\x83\x01\n\x0bSealedValue\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0b\n\x03\x65nc\x18\x04 \x01(\x0c\x12\x12\n\nciphertext\x18\x05 \x01(\x0c\x12\r\n\x05nonce\x18\x06 \x01(\x0c\x12\x11\n\tsealed_at\x18\x07 \x01(\x04\"8\n\tPolicyRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\tJ\x04\x08\x03\x10\x04R\x07reasons\"\xf8\x01\n\x0fGenerateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12/\n\x06policy\x18\x02 \x01(\x0b\x32\x1f.privacy_partition.v1.PolicyRef\x12\x33\n\x08messages\x18\x03 \x03(\x0b\x32!.privacy_partition.v1.ChatMessage\x12\x31\n\x06sealed\x18\x04 \x03(\x0b\x32!.privacy_partition.v1.SealedValue\x12\x38\n\x07options\x18\x05 \x01(\x0b\x32\'.privacy_partition.v1.GenerationOptions\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\"-\n\x08\x44\x65livery\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\"\xcf\x01\n\x10GenerateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x39\n\rfinish_reason\x18\x03 \x01(\x0e\x32\".privacy_partition.v1.FinishReason\x12*\n\x05usage\x18\x04 \x01(\x0b\x32\x1b.privacy_partition.v1.Usage\x12\x32\n\ndeliveries\x18\x05 \x03(\x0b\x32\x1e.privacy_partition.v1.Delivery\"\xdb\x01\n\rGenerateChunk\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\r\x12\x39\n\rfinish_reason\x18\x04 \x01(\x0e\x32\".privacy_partition.v1.FinishReason\x12*\n\x05usage\x18\x05 \x01(\x0b\x32\x1b.privacy_partition.v1.Usage\x12\x32\n\ndeliveries\x18\x06 \x03(\x0b\x32\x1e.privacy_partition.v1.Delivery\"\x16\n\x14GetRecipientsRequest\"p\n\x0cRecipientKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12.\n\x05suite\x18\x03 \x01(\x0e\x32\x1f.privacy_partition.v1.HpkeSuite\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\"O\n\x15GetRecipientsResponse\x12\x36\n\nrecipients\x18\x01 \x03(\x0b\x32\".privacy_partition.v1.RecipientKey*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*\x81\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x03*\x8e\x01\n\tHpkeSuite\x12\x1a\n\x16HPKE_SUITE_UNSPECIFIED\x10\x00\x12-\n)HPKE_SUITE_X25519_HKDF_SHA256_AES_256_GCM\x10\x01\x12\x36\n2HPKE_SUITE_MLKEM768_X25519_HKDF_SHA256_AES_256_GCM\x10\x02\x32\xae\x02\n\x07Gateway\x12Y\n\x08Generate\x12%.privacy_partition.v1.GenerateRequest\x1a&.privacy_partition.v1.GenerateResponse\x12^\n\x0eGenerateStream\x12%.privacy_partition.v1.GenerateRequest\x1a#.privacy_partition.v1.GenerateChunk0\x01\x12h\n\rGetRecipients\x12*.privacy_partition.v1.GetRecipientsRequest\x1a+.privacy_partition.v1.GetRecipientsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'privacy_partition.cloud._pb.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=1455
-  _globals['_ROLE']._serialized_end=1535
-  _globals['_FINISHREASON']._serialized_start=1538
-  _globals['_FINISHREASON']._serialized_end=1667
-  _globals['_HPKESUITE']._serialized_start=1670
-  _globals['_HPKESUITE']._serialized_end=1812
+  _globals['_ROLE']._serialized_start=1490
+  _globals['_ROLE']._serialized_end=1570
+  _globals['_FINISHREASON']._serialized_start=1573
+  _globals['_FINISHREASON']._serialized_end=1702
+  _globals['_HPKESUITE']._serialized_start=1705
+  _globals['_HPKESUITE']._serialized_end=1847
   _globals['_CHATMESSAGE']._serialized_start=60
   _globals['_CHATMESSAGE']._serialized_end=132
   _globals['_GENERATIONOPTIONS']._serialized_start=135
   _globals['_GENERATIONOPTIONS']._serialized_end=288
-  _globals['_SEALEDVALUE']._serialized_start=290
-  _globals['_SEALEDVALUE']._serialized_end=387
-  _globals['_POLICYREF']._serialized_start=389
-  _globals['_POLICYREF']._serialized_end=445
-  _globals['_GENERATEREQUEST']._serialized_start=448
-  _globals['_GENERATEREQUEST']._serialized_end=696
-  _globals['_USAGE']._serialized_start=698
-  _globals['_USAGE']._serialized_end=755
-  _globals['_DELIVERY']._serialized_start=757
-  _globals['_DELIVERY']._serialized_end=802
-  _globals['_GENERATERESPONSE']._serialized_start=805
-  _globals['_GENERATERESPONSE']._serialized_end=1012
-  _globals['_GENERATECHUNK']._serialized_start=1015
-  _globals['_GENERATECHUNK']._serialized_end=1234
-  _globals['_GETRECIPIENTSREQUEST']._serialized_start=1236
-  _globals['_GETRECIPIENTSREQUEST']._serialized_end=1258
-  _globals['_RECIPIENTKEY']._serialized_start=1260
-  _globals['_RECIPIENTKEY']._serialized_end=1372
-  _globals['_GETRECIPIENTSRESPONSE']._serialized_start=1374
-  _globals['_GETRECIPIENTSRESPONSE']._serialized_end=1453
-  _globals['_GATEWAY']._serialized_start=1815
-  _globals['_GATEWAY']._serialized_end=2117
+  _globals['_SEALEDVALUE']._serialized_start=291
+  _globals['_SEALEDVALUE']._serialized_end=422
+  _globals['_POLICYREF']._serialized_start=424
+  _globals['_POLICYREF']._serialized_end=480
+  _globals['_GENERATEREQUEST']._serialized_start=483
+  _globals['_GENERATEREQUEST']._serialized_end=731
+  _globals['_USAGE']._serialized_start=733
+  _globals['_USAGE']._serialized_end=790
+  _globals['_DELIVERY']._serialized_start=792
+  _globals['_DELIVERY']._serialized_end=837
+  _globals['_GENERATERESPONSE']._serialized_start=840
+  _globals['_GENERATERESPONSE']._serialized_end=1047
+  _globals['_GENERATECHUNK']._serialized_start=1050
+  _globals['_GENERATECHUNK']._serialized_end=1269
+  _globals['_GETRECIPIENTSREQUEST']._serialized_start=1271
+  _globals['_GETRECIPIENTSREQUEST']._serialized_end=1293
+  _globals['_RECIPIENTKEY']._serialized_start=1295
+  _globals['_RECIPIENTKEY']._serialized_end=1407
+  _globals['_GETRECIPIENTSRESPONSE']._serialized_start=1409
+  _globals['_GETRECIPIENTSRESPONSE']._serialized_end=1488
+  _globals['_GATEWAY']._serialized_start=1850
+  _globals['_GATEWAY']._serialized_end=2152
 # @@protoc_insertion_point(module_scope)

@@ -64,18 +64,22 @@ class GenerationOptions(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class SealedValue(_message.Message):
-    __slots__ = ("handle", "recipient", "key_id", "enc", "ciphertext")
+    __slots__ = ("handle", "recipient", "key_id", "enc", "ciphertext", "nonce", "sealed_at")
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ENC_FIELD_NUMBER: _ClassVar[int]
     CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    SEALED_AT_FIELD_NUMBER: _ClassVar[int]
     handle: str
     recipient: str
     key_id: str
     enc: bytes
     ciphertext: bytes
-    def __init__(self, handle: _Optional[str] = ..., recipient: _Optional[str] = ..., key_id: _Optional[str] = ..., enc: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+    nonce: bytes
+    sealed_at: int
+    def __init__(self, handle: _Optional[str] = ..., recipient: _Optional[str] = ..., key_id: _Optional[str] = ..., enc: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., nonce: _Optional[bytes] = ..., sealed_at: _Optional[int] = ...) -> None: ...
 
 class PolicyRef(_message.Message):
     __slots__ = ("name", "digest")
