@@ -97,3 +97,16 @@ def test_a_reader_that_goes_away_gets_no_traceback() -> None:
     assert proc.wait(timeout=120) == 1
     assert "Traceback" not in error
     assert "BrokenPipe" not in error
+
+
+def test_building_the_parser_imports_no_engine() -> None:
+    # --help, --version and every command's parsing stay fast: no detection, gRPC or models.
+    code = (
+        "import sys; import privacy_partition.cli as cli; cli._parser(); "
+        "heavy = {'presidio_analyzer', 'spacy', 'grpc', 'onnxruntime', 'torch', 'transformers'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert proc.stdout.strip() == "[]"

@@ -22,9 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import socket
+import subprocess
+import sys
 import textwrap
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +40,7 @@ import grpc
 import pytest
 
 from privacy_partition import (
+    AsyncPrivacyClient,
     ConfigurationError,
     KeysetError,
     ModelError,
@@ -288,7 +295,9 @@ def test_upstream_erroring(
         outcome = _attempt(lambda: client.generate(PROMPT))
     assert type(outcome) is expected
     assert EMAIL not in str(outcome)
-    assert upstream.seen  # it was called, with the transformed prompt only
+    # Called once, with the transformed prompt only: an UNAVAILABLE the gateway returned
+    # may have reached the upstream, so it is never sent again.
+    assert len(upstream.seen) == 1
     _nothing_raw(upstream)
     [event] = _events(audit)
     if expected is PolicyViolation:  # UNAVAILABLE: the cloud cannot be reached, fall back
@@ -472,6 +481,143 @@ def test_huge_response(analyzer: Analyzer, tmp_path: Path, side: str) -> None:
     [event] = _events(audit)
     assert event["outcome"] == "failed"
     assert event["error"] == type(outcome).__name__
+
+
+# -- no hang, no duplicate send ---------------------------------------------------------
+
+
+def _answer_async(client: AsyncPrivacyClient, prompt: str, streaming: bool) -> Any:
+    """``generate`` or a whole stream on ``client``, run to the end: the text or the SDK error."""
+
+    async def run() -> Any:
+        async with client:
+            try:
+                if not streaming:
+                    return (await client.generate(prompt)).text
+                async with client.stream(prompt) as pieces:
+                    return "".join([piece async for piece in pieces])
+            except PrivacyPartitionError as error:
+                return error
+
+    return asyncio.run(run())
+
+
+def _answer(client: PrivacyClient, prompt: str, streaming: bool) -> Any:
+    if not streaming:
+        return _attempt(lambda: client.generate(prompt).text)
+    received, outcome = _streamed(client, prompt)
+    return outcome if outcome is not None else "".join(received)
+
+
+def _client_for(kind: str, target: str, audit: Path, analyzer: Analyzer, timeout_s: float) -> Any:
+    factory = AsyncPrivacyClient if kind == "async" else PrivacyClient
+    return factory.from_policy(
+        DEFAULT,
+        gateway=target,
+        analyzer=analyzer,
+        local_model=False,
+        audit=audit,
+        gateway_timeout_s=timeout_s,
+    )
+
+
+def _run(client: Any, prompt: str, streaming: bool) -> Any:
+    if isinstance(client, AsyncPrivacyClient):
+        return _answer_async(client, prompt, streaming)
+    with client:
+        return _answer(client, prompt, streaming)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["generate", "stream"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_upstream_unavailable_is_sent_once(
+    analyzer: Analyzer, tmp_path: Path, kind: str, streaming: bool
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    unavailable = UpstreamError("overloaded", status=grpc.StatusCode.UNAVAILABLE)
+    upstream = Scripted(fail=unavailable, pieces=[])
+    with _serve(upstream) as gateway:
+        # Retries on (the default, 3 attempts): the gateway answered, so none is made.
+        client = _client_for(kind, gateway.target, audit, analyzer, timeout_s=5)
+        outcome = _run(client, PROMPT, streaming)
+        requests = gateway.server.stats.requests
+    assert isinstance(outcome, PolicyViolation)  # cloud_unavailable -> local -> block
+    assert requests == 1
+    assert upstream.seen == ["Please write to <EMAIL_ADDRESS_1> about the offsite."]
+    _nothing_raw(upstream)
+    [event] = _events(audit)
+    assert event["outcome"] == "refused"
+    assert event["fallbacks"] == ["cloud_unavailable->local", "local_unavailable->block"]
+
+
+# A gateway in its own process, so that it can die as a process does (SIGKILL): its
+# upstream prints each prompt it receives as a JSON line, then never answers.
+_MORTAL_GATEWAY = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    from privacy_partition.cloud import BackgroundGateway, GatewayServer, ServerLimits
+
+    class Silent:
+        async def generate(self, messages, options):
+            print(json.dumps([m.content for m in messages]), flush=True)
+            await asyncio.sleep(3600)
+
+        async def stream(self, messages, options):
+            print(json.dumps([m.content for m in messages]), flush=True)
+            await asyncio.sleep(3600)
+            yield None
+
+        async def aclose(self):
+            pass
+
+    gateway = BackgroundGateway(GatewayServer(Silent(), limits=ServerLimits())).start()
+    print(gateway.target, flush=True)
+    time.sleep(3600)
+    """
+)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["generate", "stream"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_gateway_killed_before_the_first_piece_falls_back_within_the_deadline(
+    analyzer: Analyzer, tmp_path: Path, kind: str, streaming: bool
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    deadline_s = 3.0
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MORTAL_GATEWAY], stdout=subprocess.PIPE, text=True
+    )
+    seen: list[list[str]] = []
+    try:
+        assert process.stdout is not None
+        target = process.stdout.readline().strip()
+        assert target.startswith("127.0.0.1:")
+
+        def kill_on_first_prompt() -> None:
+            assert process.stdout is not None
+            seen.append(json.loads(process.stdout.readline()))
+            os.kill(process.pid, signal.SIGKILL)
+            seen.extend(json.loads(line) for line in process.stdout)
+
+        killer = threading.Thread(target=kill_on_first_prompt, daemon=True)
+        killer.start()
+        # Retries on (the default, 3 attempts): they must neither outlive the deadline
+        # nor send the prompt to whatever listens on the port next.
+        client = _client_for(kind, target, audit, analyzer, timeout_s=deadline_s)
+        began = time.monotonic()
+        outcome = _run(client, PROMPT, streaming)
+        took = time.monotonic() - began
+        killer.join(timeout=5)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    assert took < deadline_s + 1.0
+    assert isinstance(outcome, PolicyViolation)  # the fallback ran: local -> no model -> block
+    assert "the cloud is unavailable" in " ".join(outcome.reasons)
+    assert seen == [["Please write to <EMAIL_ADDRESS_1> about the offsite."]]
+    [event] = _events(audit)
+    assert event["outcome"] == "refused"
+    assert event["fallbacks"] == ["cloud_unavailable->local", "local_unavailable->block"]
 
 
 # -- the local model ----------------------------------------------------------------

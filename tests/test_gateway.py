@@ -140,7 +140,8 @@ def test_tls_round_trip_with_sealed_value(
     ]
     keyset = Keyset.generate()
     vault = Vault.request()
-    transformed = Transformer(keyset, client.recipients()).apply(text, actions, vault)
+    transformer = Transformer(keyset, client.recipients())
+    transformed = transformer.apply(text, actions, vault, request_id="req-sealed-1")
     assert len(transformed.sealed) == 1
 
     answer = client.generate(
@@ -164,9 +165,14 @@ def test_tls_round_trip_with_sealed_value(
     # The device restores the answer.
     assert Restorer(vault, keyset).restore(answer.text) == text
 
-    # The same through a stream, restored while it arrives.
+    # The same through a stream, restored while it arrives. A sealed value opens once,
+    # inside its own request: the stream is another request, so the value is sealed anew.
+    streamed = transformer.apply(text, actions, vault, request_id="req-sealed-2")
+    assert streamed.cloud_text == transformed.cloud_text
     restoring = Restorer(vault, keyset).stream()
-    with client.stream(transformed.cloud_text, sealed=transformed.sealed) as chunks:
+    with client.stream(
+        streamed.cloud_text, sealed=streamed.sealed, request_id="req-sealed-2"
+    ) as chunks:
         pieces = [restoring.feed(chunk.text) for chunk in chunks]
     assert "".join(pieces) + restoring.finish() == text
 
@@ -306,10 +312,14 @@ def test_gateway_logs_no_content(client: GatewayClient, caplog: pytest.LogCaptur
         "booking",
     )
     transformed = Transformer(Keyset.generate(), client.recipients()).apply(
-        text, [action], Vault.request()
+        text, [action], Vault.request(), request_id="req-logs-1"
     )
     with caplog.at_level(logging.DEBUG):
-        client.generate(transformed.cloud_text, sealed=transformed.sealed)
+        client.generate(transformed.cloud_text, sealed=transformed.sealed, request_id="req-logs-1")
+        with pytest.raises(RequestRejected):  # the same value again: refused, and not logged
+            client.generate(
+                transformed.cloud_text, sealed=transformed.sealed, request_id="req-logs-1"
+            )
         with pytest.raises(RequestRejected):
             client.generate([])
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -340,28 +350,46 @@ def test_calls_over_the_concurrency_limit_are_resource_exhausted() -> None:
         assert client.generate("room again").text == "room again"
 
 
-def test_a_call_that_fails_unavailable_is_retried_and_succeeds() -> None:
+def test_an_unavailable_from_the_gateway_is_not_sent_again() -> None:
+    # The gateway received the call: another attempt could make the upstream answer twice.
     upstream = FlakyUpstream(grpc.StatusCode.UNAVAILABLE, failures=2)
     with (
         BackgroundGateway(GatewayServer(upstream)) as gateway,
         GatewayClient(gateway.target, insecure=True, timeout_s=10, retry_attempts=3) as client,
-    ):
-        assert client.generate("third time lucky").text == "third time lucky"
-    assert upstream.calls == 3
-
-
-@pytest.mark.parametrize("attempts", [1, 2])
-def test_retries_are_bounded(attempts: int) -> None:
-    upstream = FlakyUpstream(grpc.StatusCode.UNAVAILABLE, failures=10)
-    with (
-        BackgroundGateway(GatewayServer(upstream)) as gateway,
-        GatewayClient(
-            gateway.target, insecure=True, timeout_s=10, retry_attempts=attempts
-        ) as client,
         pytest.raises(GatewayUnavailable),
     ):
-        client.generate("never")
-    assert upstream.calls == attempts
+        client.generate("sent once")
+    assert upstream.calls == 1
+
+
+def test_a_call_that_could_not_connect_is_retried_and_succeeds() -> None:
+    port = free_port()
+    upstream = FlakyUpstream(grpc.StatusCode.UNAVAILABLE, failures=0)
+    late = BackgroundGateway(GatewayServer(upstream), address=f"127.0.0.1:{port}")
+    starter = threading.Timer(0.15, late.start)
+    starter.start()
+    try:
+        # Nothing listens at first: the first attempts are refused, unsent; one after the
+        # gateway is up gets through.
+        with GatewayClient(f"127.0.0.1:{port}", insecure=True, timeout_s=10, retry_attempts=5) as c:
+            assert c.generate("third time lucky").text == "third time lucky"
+    finally:
+        starter.join()
+        late.stop()
+    assert upstream.calls == 1
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 5])
+def test_retries_are_bounded_and_end_by_the_deadline(attempts: int) -> None:
+    target = f"127.0.0.1:{free_port()}"
+    began = time.monotonic()
+    with (
+        GatewayClient(target, insecure=True, timeout_s=0.5, retry_attempts=attempts) as client,
+        pytest.raises(GatewayUnavailable) as caught,
+    ):
+        client.generate("nobody listens")
+    assert time.monotonic() - began < 1.5
+    assert "failed to connect" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -453,14 +453,24 @@ GOOD_LINE = b'{"id": 1, "text": "hello"}\n'
 
 def test_cli_refuses_a_line_that_is_not_utf8_by_number_only() -> None:
     bad_line = b'{"id": 2, "text": "caf\xff canary-6610 \xc3"}\n'
-    # A subprocess: how standard input decodes depends on the locale, which is the point.
-    proc = subprocess.run(
-        [sys.executable, "-m", "privacy_partition.cli", *SANITIZE],
-        input=GOOD_LINE + bad_line,
-        capture_output=True,
-        check=False,
-        timeout=300,
-    )
+
+    def run(*flags: str) -> subprocess.CompletedProcess[bytes]:
+        # A subprocess: how standard input decodes depends on the locale, which is the point.
+        return subprocess.run(
+            [sys.executable, "-m", "privacy_partition.cli", *SANITIZE, *flags],
+            input=GOOD_LINE + bad_line,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+
+    proc = run()
+    assert proc.returncode == 1  # every line has its row; the run failed for one
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [row["id"] for row in rows] == [1, None]
+    assert rows[1] == {"id": None, "line": 2, "error": "invalid_utf8: not valid UTF-8 (byte 22)"}
+    assert b"canary" not in proc.stdout + proc.stderr
+    proc = run("--fail-fast")
     assert proc.returncode == 2  # bad input: the CLI contract's usage error
     assert proc.stderr.decode() == "privacy-partition: error: line 2: not valid UTF-8 (byte 22)\n"
     assert b"canary" not in proc.stdout
@@ -471,9 +481,16 @@ def test_cli_refuses_a_lone_surrogate_by_line_number_only(
 ) -> None:
     bad_line = b'{"id": 2, "text": "canary-6610 \\ud800 x"}\n'
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD_LINE + bad_line)))
-    assert main(SANITIZE) == 2
+    assert main(SANITIZE) == 1
     out, err = capsys.readouterr()
-    assert err == "privacy-partition: error: line 2: holds a lone surrogate, which is not text\n"
+    reason = "holds a lone surrogate, which is not text"
+    row = json.loads(out.splitlines()[1])
+    assert row == {"id": 2, "line": 2, "error": f"lone_surrogate: {reason}"}
+    assert "canary" not in out + err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD_LINE + bad_line)))
+    assert main([*SANITIZE, "--fail-fast"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"privacy-partition: error: line 2: {reason}\n"
     assert "canary" not in out
 
 

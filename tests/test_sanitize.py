@@ -61,11 +61,82 @@ def test_cli_speaks_the_jsonl_contract() -> None:
     }
 
 
-def test_cli_refuses_a_malformed_line_without_quoting_it() -> None:
-    proc = run_cli(['{"id": 1, "text": "ok"}', "not json: canary-5521"], "--policy", str(DEFAULT))
+def test_fail_fast_stops_at_a_malformed_line_without_quoting_it() -> None:
+    lines = ['{"id": 1, "text": "ok"}', "not json: canary-5521", '{"id": 3, "text": "ok"}']
+    proc = run_cli(lines, "--policy", str(DEFAULT), "--no-ner-model", "--fail-fast")
     assert proc.returncode == 2
     assert "line 2" in proc.stderr
-    assert "canary" not in proc.stderr
+    assert "canary" not in proc.stderr + proc.stdout
+    # The rows before the bad line are written, none after it.
+    assert [json.loads(line)["id"] for line in proc.stdout.splitlines()] == [1]
+
+
+QUICK_POLICY = """\
+apiVersion: privacy-partition/v1
+name: quick
+detection:
+  languages: [en]
+entities:
+  EMAIL_ADDRESS: {action: redact}
+routing:
+  - {route: cloud}
+"""
+
+# Malformed lines by line number: each holds a canary, which must never be written out,
+# and the id its error row carries (None: the line had none to give).
+MALFORMED: dict[int, tuple[bytes, object, str]] = {
+    1: (b"not json: canary-1", None, "invalid_json"),
+    40: (b'["canary-40"]', None, "not_an_object"),
+    41: (b'{"id": "bad-41", "note": "canary-41"}', "bad-41", "missing_field"),
+    493: (b'{"id": "bad-493", "text": ["canary-493"]}', "bad-493", "not_a_string"),
+    494: (b'{"id": "bad-494", "text": "canary-494 \xff\xfe"}', None, "invalid_utf8"),
+    500: (b'{"text": "canary-500"}', None, "missing_field"),
+    777: (b'{"id": "bad-777", "text": "canary-777 \\ud800"}', "bad-777", "lone_surrogate"),
+    991: (b'{"id": 991, "text": 42}', 991, "not_a_string"),
+    1000: (b'{"id": "bad-1000", "text": "canary-1000', None, "invalid_json"),
+}
+
+
+def test_a_malformed_line_loses_no_row(tmp_path: Path) -> None:
+    # The attack had one bad line among 10,000 and lost the valid rows of its pending batch
+    # (of 32) and all after it; 1,000 lines with bad ones inside batches, at their edges and
+    # in the last, pending one prove the same. No topics, no NER model: a few seconds.
+    policy = tmp_path / "quick.yaml"
+    policy.write_text(QUICK_POLICY)
+    lines: list[bytes] = []
+    for number in range(1, 1_001):
+        if number in MALFORMED:
+            lines.append(MALFORMED[number][0])
+        elif number % 97 == 0:
+            lines.append(json.dumps({"id": number, "text": f"mail u{number}@example.org"}).encode())
+        else:
+            lines.append(json.dumps({"id": number, "text": f"prompt {number}"}).encode())
+    command = ["sanitize", "--jsonl", "--policy", str(policy), "--no-ner-model"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "privacy_partition.cli", *command],
+        input=b"".join(line + b"\n" for line in lines),
+        capture_output=True,
+        check=False,
+        timeout=300,
+    )
+    stdout, stderr = proc.stdout.decode(), proc.stderr.decode()
+    assert proc.returncode == 1, stderr
+    assert "canary" not in stdout + stderr
+    assert f"{len(MALFORMED)} malformed lines (the first: line 1)" in stderr
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert len(rows) == 1_000  # one row per line, in order
+    for number, row in enumerate(rows, start=1):
+        if number in MALFORMED:
+            _, request_id, kind = MALFORMED[number]
+            assert set(row) == {"id", "line", "error"}
+            assert (row["id"], row["line"]) == (request_id, number)
+            assert row["error"].startswith(f"{kind}: ")
+        else:
+            assert set(row) == {"id", "route", "cloud_text", "entities", "reasons"}
+            assert row["id"] == number
+            assert row["route"] == "cloud"
+            if number % 97 == 0:
+                assert row["cloud_text"] == "mail <EMAIL_ADDRESS_1>"
 
 
 def test_a_prompt_whose_detection_fails_is_blocked_alone(sanitizer: Sanitizer) -> None:

@@ -8,6 +8,12 @@ as written.
 Prompts are scored for the policy's topics (``detection.topics``) by the
 local topic model, loaded once per Sanitizer; a prompt whose scoring fails
 is blocked the same way.
+
+In JSONL, nothing is lost: every input line gets its output row, in order. A
+line that is not a prompt (not UTF-8, not JSON, not an object, no ``id`` or
+``text``, a ``text`` that is not a string) gets an error row,
+``{"id": <its id, or null>, "line": N, "error": "<kind>: <what was wrong>"}``,
+that never quotes the line, and the run goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
@@ -41,7 +48,14 @@ from privacy_partition.detection._language import detect_languages
 from privacy_partition.policy import Decision, Policy, PolicyEngine, analyzer_for
 from privacy_partition.transform import DEFAULT_KEYSET_ENV, Keyset, Recipient, Transformer, Vault
 
-__all__ = ["SanitizeResult", "Sanitizer", "load_recipients", "read_jsonl_rows"]
+__all__ = [
+    "LineError",
+    "SanitizeResult",
+    "Sanitizer",
+    "load_recipients",
+    "read_jsonl_lines",
+    "read_jsonl_rows",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,33 @@ class SanitizeResult:
             "entities": list(self.entities),
             "reasons": list(self.reasons),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    """A JSONL line that is not a prompt: where it is and what was wrong, never its text.
+
+    ``kind`` is one of ``invalid_utf8``, ``invalid_json``, ``not_an_object``,
+    ``missing_field``, ``not_a_string``, ``lone_surrogate``. ``request_id`` is
+    the line's id when it parsed far enough to have one (and that id can be
+    written), else None.
+    """
+
+    line: int
+    kind: str
+    message: str
+    request_id: object = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The error row: ``{"id": ..., "line": N, "error": "<kind>: <message>"}``."""
+        return {"id": self.request_id, "line": self.line, "error": f"{self.kind}: {self.message}"}
+
+    def as_input_error(self) -> InputError:
+        return InputError(f"line {self.line}: {self.message}")
+
+
+JsonlItem = tuple[object, str] | LineError
+"""One line of the sanitize contract's input: ``(id, text)``, or why it is not a prompt."""
 
 
 def load_recipients(policy: Policy) -> dict[str, Recipient]:
@@ -238,23 +279,55 @@ class Sanitizer:
         return SanitizeResult(Route.CLOUD, transformed.cloud_text, entities, decision.reasons)
 
     def iter_jsonl_batches(
-        self, rows: Iterable[tuple[object, str]], batch_size: int = 32
+        self, rows: Iterable[JsonlItem], batch_size: int = 32
     ) -> Iterator[dict[str, object]]:
-        """Sanitize ``(id, text)`` pairs in batches, yielding contract dictionaries in order."""
-        batch: list[tuple[object, str]] = []
+        """Sanitize ``(id, text)`` pairs in batches, yielding one row per item, in order.
+
+        A ``LineError`` among them yields its error row in its place; the
+        prompts around it are batched and answered as if it were not there.
+        """
+        batch: list[JsonlItem] = []
+        prompts = 0
         for row in rows:
             batch.append(row)
-            if len(batch) >= batch_size:
+            if not isinstance(row, LineError):
+                prompts += 1
+            if prompts >= batch_size:
                 yield from self._flush(batch)
-                batch = []
+                batch, prompts = [], 0
         yield from self._flush(batch)
 
-    def _flush(self, batch: list[tuple[object, str]]) -> Iterator[dict[str, object]]:
-        if not batch:
-            return
-        results = self.sanitize_batch([text for _, text in batch])
-        for (request_id, _), result in zip(batch, results, strict=True):
-            yield result.as_dict(request_id)
+    def _flush(self, batch: list[JsonlItem]) -> Iterator[dict[str, object]]:
+        texts = [row[1] for row in batch if not isinstance(row, LineError)]
+        results = iter(self.sanitize_batch(texts) if texts else ())
+        for row in batch:
+            yield row.as_dict() if isinstance(row, LineError) else next(results).as_dict(row[0])
+
+    def write_jsonl(
+        self, lines: Iterable[bytes], out: TextIO, *, fail_fast: bool = False
+    ) -> list[LineError]:
+        """Sanitize JSONL ``lines`` into ``out``, one row per line, in order; the malformed lines.
+
+        A malformed line gets its error row and the run goes on. With
+        ``fail_fast`` the run stops at the first malformed line instead: the
+        rows before it are written, then its :class:`InputError` is raised.
+        """
+        failed: list[LineError] = []
+
+        def until_failure() -> Iterator[JsonlItem]:
+            for item in read_jsonl_lines(lines):
+                if isinstance(item, LineError):
+                    failed.append(item)
+                    if fail_fast:
+                        return
+                yield item
+
+        for row in self.iter_jsonl_batches(until_failure()):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.flush()
+        if fail_fast and failed:
+            raise failed[0].as_input_error()
+        return failed
 
 
 def _topic_scorer(
@@ -279,31 +352,69 @@ def _default_keyset(keyset: Keyset | None) -> Keyset:
     return Keyset.generate()
 
 
-def read_jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[object, str]]:
-    """``(id, text)`` per line of the sanitize contract's input; blank lines are skipped.
+def read_jsonl_lines(lines: Iterable[bytes]) -> Iterator[JsonlItem]:
+    """``(id, text)`` per line of the sanitize contract's input, or a ``LineError``.
 
-    Lines are bytes, decoded here: whatever the locale, a line that is not UTF-8
-    is refused by number. Every refusal is an ``InputError`` that names the line,
-    never its content.
+    Blank lines are skipped (and counted: ``LineError.line`` is the line's
+    number in the input). Lines are bytes, decoded here: whatever the locale,
+    a line that is not UTF-8 is refused by number.
     """
     for number, raw in enumerate(lines, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(f"line {number}: not valid UTF-8 (byte {error.start})") from None
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            request_id, text = row["id"], row["text"]
-            # A lone surrogate ("\ud800") is valid JSON but no text: it cannot be written out.
-            json.dumps(row, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(f"line {number}: holds a lone surrogate, which is not text") from None
-        except (ValueError, KeyError, TypeError):
-            raise InputError(
-                f"line {number}: expected a JSON object with 'id' and 'text'"
-            ) from None
-        if not isinstance(text, str):
-            raise InputError(f"line {number}: 'text' must be a string")
-        yield request_id, text
+        item = _parse_line(number, raw)
+        if item is not None:
+            yield item
+
+
+def read_jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[object, str]]:
+    """``(id, text)`` per line, as ``read_jsonl_lines``; the first malformed line raises.
+
+    The refusal is an ``InputError`` that names the line, never its content.
+    """
+    for item in read_jsonl_lines(lines):
+        if isinstance(item, LineError):
+            raise item.as_input_error()
+        yield item
+
+
+_EXPECTED = "expected a JSON object with 'id' and 'text'"
+
+
+def _parse_line(number: int, raw: bytes) -> JsonlItem | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return LineError(number, "invalid_utf8", f"not valid UTF-8 (byte {error.start})")
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        # The decoder's own message can quote a character of the line: only its position.
+        return LineError(number, "invalid_json", f"not JSON (column {error.colno}); {_EXPECTED}")
+    except (ValueError, RecursionError):
+        return LineError(number, "invalid_json", f"not JSON; {_EXPECTED}")
+    if not isinstance(row, dict):
+        return LineError(number, "not_an_object", _EXPECTED)
+    request_id = row.get("id")
+    request_id = request_id if _writable(request_id) else None
+    if "id" not in row or "text" not in row:
+        missing = " and ".join(repr(key) for key in ("id", "text") if key not in row)
+        return LineError(number, "missing_field", f"no {missing}; {_EXPECTED}", request_id)
+    text = row["text"]
+    if not isinstance(text, str):
+        return LineError(number, "not_a_string", "'text' must be a string", request_id)
+    # A lone surrogate ("\ud800") is valid JSON but no text: it cannot be written out.
+    if not _writable(row):
+        return LineError(
+            number, "lone_surrogate", "holds a lone surrogate, which is not text", request_id
+        )
+    return row["id"], text
+
+
+def _writable(value: object) -> bool:
+    """Whether ``value`` can be written out as UTF-8 JSON (no lone surrogate in it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

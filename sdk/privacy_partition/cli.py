@@ -194,15 +194,19 @@ def _policy_explain(args: argparse.Namespace) -> int:
 
 
 def _sanitize(args: argparse.Namespace) -> int:
-    from privacy_partition._sanitize import Sanitizer, read_jsonl_rows
+    from privacy_partition._sanitize import Sanitizer
     from privacy_partition.policy import load_policy
 
     sanitizer = Sanitizer(load_policy(args.policy), analyzer_config=_analyzer_config(args))
-
-    for out in sanitizer.iter_jsonl_batches(read_jsonl_rows(sys.stdin.buffer)):
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-    return EXIT_OK
+    failed = sanitizer.write_jsonl(sys.stdin.buffer, sys.stdout, fail_fast=args.fail_fast)
+    if not failed:
+        return EXIT_OK
+    print(
+        f"privacy-partition: error: {len(failed)} malformed lines (the first: line "
+        f"{failed[0].line}); each has its error row in the output",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 def _upstream_spec(value: str) -> str:
@@ -239,8 +243,10 @@ def _serve(args: argparse.Namespace) -> int:
         )
     elif args.client_ca:
         raise ConfigurationError("--client-ca needs --tls-cert and --tls-key")
-    recipients = []
-    for spec in args.recipient or ["booking"]:
+    from privacy_partition.cloud._recipients import load_key_files
+
+    recipients = [r for path in args.recipient_keys or () for r in load_key_files(path)]
+    for spec in args.recipient or ([] if recipients else ["booking"]):
         name, _, key_file = spec.partition("=")
         recipients.append(
             HostedRecipient.from_pem_file(name, key_file)
@@ -281,6 +287,14 @@ def _serve(args: argparse.Namespace) -> int:
         await server.stop()
 
     asyncio.run(run())
+    return EXIT_OK
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from privacy_partition.cloud._recipients import add_key_to_file
+
+    key_id = add_key_to_file(args.out, args.recipient)
+    print(f"recipient {args.recipient}: new current key {key_id} in {args.out}")
     return EXIT_OK
 
 
@@ -396,8 +410,7 @@ def _head(value: str) -> str:
 
 
 def _add_request_flags(parser: argparse.ArgumentParser) -> None:
-    from privacy_partition.cloud import DEFAULT_TIMEOUT_S
-    from privacy_partition.detection import DEFAULT_NER_MODEL
+    from privacy_partition._defaults import DEFAULT_NER_MODEL, DEFAULT_TIMEOUT_S
 
     _add_policy_flag(parser)
     parser.add_argument(
@@ -441,7 +454,7 @@ def _add_request_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_policy_flag(parser: argparse.ArgumentParser) -> None:
-    from privacy_partition.policy import shipped_policies
+    from privacy_partition._defaults import shipped_policies
 
     parser.add_argument(
         "--policy",
@@ -464,8 +477,7 @@ def _add_ner_flag(parser: argparse.ArgumentParser, default: bool) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from privacy_partition import __version__
-    from privacy_partition.detection import DEFAULT_NER_MODEL
-    from privacy_partition.detection._nlp import DEFAULT_SPACY_PIPELINE
+    from privacy_partition._defaults import DEFAULT_NER_MODEL, DEFAULT_SPACY_PIPELINE
 
     parser = argparse.ArgumentParser(
         prog="privacy-partition",
@@ -503,11 +515,20 @@ def _parser() -> argparse.ArgumentParser:
         "sanitize",
         help="detect, decide and transform JSONL prompts offline (no network call)",
         description='Reads {"id": ..., "text": ...} per line on standard input; writes '
-        '{"id", "route", "cloud_text", "entities", "reasons"} per line. A prompt whose '
-        "detection or transformation fails is reported as route block.",
+        '{"id", "route", "cloud_text", "entities", "reasons"} per line, in order. A prompt whose '
+        "detection or transformation fails is reported as route block. A malformed line (not "
+        "UTF-8, not JSON, not an object, no id or text, text not a string) gets an error row "
+        '{"id": its id or null, "line": N, "error": "KIND: what was wrong"} that never quotes '
+        "the line, and the run goes on; the exit status is then 1.",
     )
     _add_policy_flag(sanitize)
     sanitize.add_argument("--jsonl", action="store_true", required=True, help="JSONL in and out")
+    sanitize.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first malformed line: the rows before it are written, the line is "
+        "named on standard error, exit status 2",
+    )
     _add_ner_flag(sanitize, DEFAULT_NER_MODEL)
     sanitize.set_defaults(run=_sanitize)
 
@@ -594,7 +615,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME[=KEY.pem]",
         help="a hosted recipient; a fresh key when no file is given (default: booking)",
     )
+    serve.add_argument(
+        "--recipient-keys",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="a recipient key file or a folder of them (keys generate): keys that outlive restarts",
+    )
     serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="make the keys of hosted recipients")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    generate = keys_commands.add_parser(
+        "generate",
+        help="add a fresh current key to a recipient key file (mode 0600), made if absent",
+    )
+    generate.add_argument("--out", type=Path, required=True, metavar="PATH", help="the key file")
+    generate.add_argument(
+        "--recipient", default="booking", metavar="NAME", help="the recipient (default: booking)"
+    )
+    generate.set_defaults(run=_keys_generate)
 
     policy = commands.add_parser("policy", help="check, test or explain a policy file")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")

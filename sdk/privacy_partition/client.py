@@ -103,6 +103,7 @@ from privacy_partition.cloud import (
     GatewayTimeout,
     GatewayUnavailable,
     GenerationOptions,
+    RequestRejected,
     Role,
 )
 from privacy_partition.detection import Analyzer, AnalyzerConfig, Finding, TopicScorer
@@ -657,7 +658,11 @@ class _Pipeline:
         offset = 0
         for turn, count in zip(request.new, counts, strict=True):
             done = transformer.apply(
-                turn.original, actions[offset : offset + count], request.vault, language
+                turn.original,
+                actions[offset : offset + count],
+                request.vault,
+                language,
+                request_id=request.id,
             )
             offset += count
             new.append(_Turn(turn.role, turn.original, done.cloud_text))
@@ -667,10 +672,12 @@ class _Pipeline:
         request.sealed = tuple(sealed.values())
         request.transformed = True
 
-    def _transformer_for(self, recipients: set[str], fetch: _Fetch) -> Transformer:
+    def _transformer_for(
+        self, recipients: set[str], fetch: _Fetch, *, refetch: bool = False
+    ) -> Transformer:
         """A transformer that knows ``recipients``: fetched from the gateway when not pinned."""
         with self._lock:
-            if recipients <= self._recipients.keys():
+            if not refetch and recipients <= self._recipients.keys():
                 return self._transformer
             known = {**fetch(), **self._pinned}
             # A seal to a recipient the gateway does not host fetches again on every
@@ -680,6 +687,27 @@ class _Pipeline:
                 self._transformer = self._new_transformer(known)
             self._recipients = known
             return self._transformer
+
+    def _reseal(self, request: _Request, fetch: _Fetch) -> bool:
+        """Fetch the gateway's keys again and seal the request's values again to them.
+
+        For a request refused with FAILED_PRECONDITION: the gateway no longer
+        holds a key the values were sealed to (it restarted with fresh keys,
+        or rotated them). False when a recipient is no longer hosted.
+        """
+        transformer = self._transformer_for(
+            {s.recipient for s in request.sealed}, fetch, refetch=True
+        )
+        try:
+            request.sealed = transformer.reseal(request.sealed, request.vault, request.id)
+        except TransformError:
+            return False
+        return True
+
+    @staticmethod
+    def _stale_keys(error: RequestRejected, request: _Request) -> bool:
+        """Whether a refused call may be sent once more with values sealed to fresh keys."""
+        return error.code == "FAILED_PRECONDITION" and bool(request.sealed) and not request.emitted
 
     def _new_transformer(self, recipients: Mapping[str, Recipient]) -> Transformer:
         transformer = Transformer(self._keyset, recipients, self._faker_seed)
@@ -961,6 +989,17 @@ class PrivacyClient(_Pipeline):
         raise PolicyViolation(request.reasons())
 
     def _cloud(self, request: _Request, streaming: bool) -> Generator[str, None, None]:
+        try:
+            yield from self._cloud_once(request, streaming)
+        except RequestRejected as error:
+            fetch = self._fetch
+            if fetch is None or not self._stale_keys(error, request):
+                raise
+            if not self._reseal(request, fetch):
+                raise
+            yield from self._cloud_once(request, streaming)
+
+    def _cloud_once(self, request: _Request, streaming: bool) -> Generator[str, None, None]:
         gateway = self._gateway
         assert gateway is not None
         messages = request.cloud_messages()
@@ -1431,6 +1470,20 @@ class AsyncPrivacyClient(_Pipeline):
         raise PolicyViolation(request.reasons())
 
     async def _cloud(self, request: _Request, streaming: bool) -> AsyncGenerator[str, None]:
+        try:
+            async for piece in self._cloud_once(request, streaming):
+                yield piece
+        except RequestRejected as error:
+            gateway = self._channel()
+            if gateway is None or not self._stale_keys(error, request):
+                raise
+            known = await gateway.recipients()
+            if not await asyncio.to_thread(self._reseal, request, lambda: known):
+                raise
+            async for piece in self._cloud_once(request, streaming):
+                yield piece
+
+    async def _cloud_once(self, request: _Request, streaming: bool) -> AsyncGenerator[str, None]:
         gateway = self._channel()
         assert gateway is not None
         messages = request.cloud_messages()

@@ -1,12 +1,22 @@
 """The clients: hardened channels to a gateway, synchronous and on ``asyncio``.
 
-Every call has a deadline; UNAVAILABLE alone is retried, with exponential
-backoff, through gRPC's service config (other failures are not retried: a
-request the gateway refused stays refused). Keepalive pings find dead
-connections; both message size limits are explicit, and a request over the
-limit fails here, before it is sent. Failures surface as the typed errors of
-``privacy_partition.cloud._errors``. The clients send only what they are given
-(transformed turns and sealed values) and log nothing about it.
+Every call has a deadline, and it holds with retries: a call's deadline
+(for a stream, the whole stream) covers every attempt and the backoff between
+them. A prompt is sent at most once: ``Generate`` and ``GenerateStream`` are
+retried, with exponential backoff, only when the request surely never left
+this process (no connection to the gateway could be made: refused,
+unreachable, a name that does not resolve). An UNAVAILABLE the gateway
+returns, or a connection lost after the call was written, may have reached
+the gateway or its upstream, so it is raised (and ``PrivacyClient`` follows
+the policy's fallback), never sent again. ``GetRecipients`` is a read and
+is retried on any UNAVAILABLE, through gRPC's service config. Other failures
+are not retried: a request the gateway refused stays refused.
+
+Keepalive pings find dead connections; both message size limits are
+explicit, and a request over the limit fails here, before it is sent.
+Failures surface as the typed errors of ``privacy_partition.cloud._errors``.
+The clients send only what they are given (transformed turns and sealed
+values) and log nothing about it.
 
 ``GatewayClient`` and ``AsyncGatewayClient`` take the same options and share
 everything but the channel: validation, channel options, credentials, the
@@ -20,15 +30,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, TypedDict, TypeVar, Unpack
+from typing import Generic, Protocol, TypedDict, TypeVar, Unpack
 
 import grpc
 import grpc.aio
 
+from privacy_partition._defaults import DEFAULT_TIMEOUT_S
 from privacy_partition._errors import ConfigurationError
 from privacy_partition.cloud._errors import MessageTooLarge, from_rpc_error
 from privacy_partition.cloud._pb import gateway_pb2 as pb
@@ -57,9 +69,20 @@ __all__ = [
     "GatewayClient",
 ]
 
-DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRY_ATTEMPTS = 3
 DEFAULT_KEEPALIVE_S = 30.0
+_FIRST_BACKOFF_S = 0.1
+_MAX_BACKOFF_S = 2.0
+# How gRPC's own load balancer words a call it failed before writing it: no
+# connection to any address, or no address at all. Checked as a prefix, so
+# that only a status made by this process's gRPC library matches (a gateway's
+# message would have to begin with these words).
+_NEVER_SENT = (
+    "failed to connect to all addresses",
+    "errors resolving ",
+    "DNS resolution failed",
+    "empty address list",
+)
 
 _Request = TypeVar("_Request")
 _Response = TypeVar("_Response")
@@ -133,17 +156,70 @@ _GET_RECIPIENTS: _Method[pb.GetRecipientsRequest, pb.GetRecipientsResponse] = {
 
 
 def _service_config(attempts: int) -> str:
-    method: dict[str, object] = {"name": [{"service": SERVICE_NAME}]}
+    # Only GetRecipients, a read, is retried by gRPC: its retry policy retries
+    # any UNAVAILABLE, including one the gateway returned after it received the
+    # call, and (for a stream) can outlive the call's deadline. Generate and
+    # GenerateStream are retried here instead (``_Deadline.retry_after``).
+    method: dict[str, object] = {"name": [{"service": SERVICE_NAME, "method": "GetRecipients"}]}
     # gRPC refuses a retry policy of one attempt: no retries means no policy.
     if attempts > 1:
         method["retryPolicy"] = {
             "maxAttempts": attempts,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "2s",
+            "initialBackoff": f"{_FIRST_BACKOFF_S}s",
+            "maxBackoff": f"{_MAX_BACKOFF_S:g}s",
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         }
     return json.dumps({"methodConfig": [method]})
+
+
+def _never_sent(error: grpc.RpcError) -> bool:
+    """Whether the call surely never reached the gateway: gRPC failed it before writing it.
+
+    With no connection to be had (refused, unreachable, a name that does not
+    resolve), gRPC fails a call at its load balancer's pick, before a byte of
+    it is written, with UNAVAILABLE and a message of its own. Any other
+    UNAVAILABLE (the gateway's, or a connection lost once the call was out)
+    may have reached the gateway, so it does not count.
+    """
+    # A synchronous call's error is also its grpc.Call; grpc.aio raises AioRpcError.
+    if not isinstance(error, grpc.Call | grpc.aio.AioRpcError):
+        return False
+    details = error.details() or ""
+    return error.code() is grpc.StatusCode.UNAVAILABLE and details.startswith(_NEVER_SENT)
+
+
+class _Deadline:
+    """One call's deadline and attempts: each attempt gets what is left of the time.
+
+    The deadline covers every attempt and the backoff between them, so a call
+    (a whole stream too) ends by it, however many attempts it makes.
+    """
+
+    def __init__(self, timeout_s: float, attempts: int) -> None:
+        self._end = time.monotonic() + timeout_s
+        self._attempts_left = attempts - 1
+        self._backoff_s = _FIRST_BACKOFF_S
+
+    def remaining(self) -> float:
+        """Seconds left for the next attempt; a tiny positive floor so gRPC fails it at once."""
+        return max(self._end - time.monotonic(), 0.001)
+
+    def retry_after(self, error: grpc.RpcError) -> float | None:
+        """The backoff before another attempt, or None: ``error`` is final.
+
+        Another attempt is made only for a call that surely never left this
+        process (``_never_sent``), while attempts remain and the backoff ends
+        before the deadline.
+        """
+        if self._attempts_left < 1 or not _never_sent(error):
+            return None
+        delay = self._backoff_s
+        if time.monotonic() + delay >= self._end:
+            return None
+        self._attempts_left -= 1
+        self._backoff_s = min(self._backoff_s * 2, _MAX_BACKOFF_S)
+        return delay
 
 
 _ALL_RECIPIENTS = pb.GetRecipientsRequest()
@@ -184,6 +260,7 @@ class _Client:
                 "timeout_s > 0, max_message_bytes >= 1 and 1 <= retry_attempts <= 5 are required"
             )
         self._timeout_s = timeout_s
+        self._attempts = retry_attempts
         self._max_message_bytes = max_message_bytes
         options: list[tuple[str, str | int]] = [
             ("grpc.max_send_message_length", max_message_bytes),
@@ -193,6 +270,11 @@ class _Client:
             ("grpc.keepalive_time_ms", int(keepalive_s * 1000)),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 0),
+            # Reconnect on the retries' schedule: with gRPC's own (1 s, then longer), a retry
+            # would meet the same failed connection and fail unsent again.
+            ("grpc.initial_reconnect_backoff_ms", int(_FIRST_BACKOFF_S * 1000)),
+            ("grpc.min_reconnect_backoff_ms", int(_FIRST_BACKOFF_S * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(_MAX_BACKOFF_S * 1000)),
         ]
         if tls is not None and tls.server_name is not None:
             options.append(("grpc.ssl_target_name_override", tls.server_name))
@@ -212,8 +294,8 @@ class _Client:
 
     def _prepare(
         self, messages: str | Sequence[ChatMessage], call: CallOptions
-    ) -> tuple[pb.GenerateRequest, float]:
-        """The request to send and its deadline in seconds."""
+    ) -> tuple[pb.GenerateRequest, _Deadline]:
+        """The request to send and its deadline, which starts now."""
         request = pb.GenerateRequest(
             request_id=call.get("request_id") or uuid.uuid4().hex,
             policy=pb.PolicyRef(
@@ -229,7 +311,7 @@ class _Client:
                 f"request is {size} bytes, over the limit of {self._max_message_bytes}",
                 code="RESOURCE_EXHAUSTED",
             )
-        return request, self._deadline(call.get("timeout_s"))
+        return request, _Deadline(self._deadline(call.get("timeout_s")), self._attempts)
 
     def _deadline(self, timeout_s: float | None) -> float:
         return timeout_s or self._timeout_s
@@ -238,30 +320,53 @@ class _Client:
 # -- synchronous ----------------------------------------------------------------
 
 
+class _SyncCall(Protocol):
+    """What a sync unary-stream call returns: the call and its messages, in one object."""
+
+    def __next__(self) -> pb.GenerateChunk: ...
+
+    def cancel(self) -> bool: ...
+
+    def is_active(self) -> bool: ...
+
+
 class AnswerStream:
     """An iterator over the chunks of one streamed answer.
 
     ``cancel()`` (or leaving a ``with`` block early) cancels the call; the
     gateway then stops generating. After a cancel, iteration simply ends.
+    The deadline covers the whole stream; before the first chunk, a call that
+    surely never reached the gateway is made again within it.
     """
 
-    def __init__(self, call: grpc.Call, chunks: Iterator[pb.GenerateChunk]) -> None:
-        self._call = call
-        self._chunks = chunks
+    def __init__(self, start: Callable[[float], _SyncCall], deadline: _Deadline) -> None:
+        self._start = start
+        self._deadline = deadline
+        self._call = start(deadline.remaining())
+        self._started = False
         self._cancelled = False
 
     def __iter__(self) -> AnswerStream:
         return self
 
     def __next__(self) -> Chunk:
-        if self._cancelled:
-            raise StopIteration
-        try:
-            return chunk_from_pb(next(self._chunks))
-        except grpc.RpcError as error:
+        while True:
             if self._cancelled:
-                raise StopIteration from None
-            raise from_rpc_error(error) from error
+                raise StopIteration
+            try:
+                message = next(self._call)
+            except grpc.RpcError as error:
+                if self._cancelled:
+                    raise StopIteration from None
+                delay = None if self._started else self._deadline.retry_after(error)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+                time.sleep(delay)
+                if not self._cancelled:
+                    self._call = self._start(self._deadline.remaining())
+                continue
+            self._started = True
+            return chunk_from_pb(message)
 
     def cancel(self) -> None:
         """Cancel the call; the gateway stops generating. Idempotent."""
@@ -287,7 +392,7 @@ class GatewayClient(_Client):
     TLS is required (``tls=ClientTls(...)``); ``insecure=True`` allows clear
     text and is meant for loopback tests and benchmarks only. ``timeout_s`` is
     every call's default deadline; ``retry_attempts`` (1 to 5) bounds the
-    attempts of a call that fails UNAVAILABLE.
+    attempts of a call that cannot reach the gateway (see the module's notes).
     """
 
     def _connect(
@@ -308,19 +413,22 @@ class GatewayClient(_Client):
         self, messages: str | Sequence[ChatMessage], **call: Unpack[CallOptions]
     ) -> Answer:
         """The whole answer to ``messages`` (a string is one user turn)."""
-        request, timeout = self._prepare(messages, call)
-        try:
-            return answer_from_pb(self._generate(request, timeout=timeout))
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from error
+        request, deadline = self._prepare(messages, call)
+        while True:
+            try:
+                return answer_from_pb(self._generate(request, timeout=deadline.remaining()))
+            except grpc.RpcError as error:
+                delay = deadline.retry_after(error)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+            time.sleep(delay)
 
     def stream(
         self, messages: str | Sequence[ChatMessage], **call: Unpack[CallOptions]
     ) -> AnswerStream:
-        """The answer in chunks; the deadline covers the whole stream."""
-        request, timeout = self._prepare(messages, call)
-        chunks = self._stream(request, timeout=timeout)
-        return AnswerStream(chunks, chunks)
+        """The answer in chunks; the deadline covers the whole stream, retries included."""
+        request, deadline = self._prepare(messages, call)
+        return AnswerStream(lambda timeout: self._stream(request, timeout=timeout), deadline)
 
     def recipients(self, *, timeout_s: float | None = None) -> dict[str, Recipient]:
         """The recipients the gateway hosts, by name, ready for a ``Transformer``."""
@@ -343,40 +451,54 @@ class GatewayClient(_Client):
 # -- asyncio --------------------------------------------------------------------
 
 
+_AsyncCall = grpc.aio.UnaryStreamCall[pb.GenerateRequest, pb.GenerateChunk]
+
+
 class AsyncAnswerStream:
     """An async iterator over the chunks of one streamed answer.
 
     ``cancel()`` (or leaving an ``async with`` block early) cancels the call;
     the gateway then stops generating. After a cancel, iteration simply ends.
+    The deadline covers the whole stream; before the first chunk, a call that
+    surely never reached the gateway is made again within it.
     """
 
-    def __init__(
-        self, call: grpc.aio.UnaryStreamCall[pb.GenerateRequest, pb.GenerateChunk]
-    ) -> None:
-        self._call = call
+    def __init__(self, start: Callable[[float], _AsyncCall], deadline: _Deadline) -> None:
+        self._start = start
+        self._deadline = deadline
+        self._call = start(deadline.remaining())
+        self._started = False
         self._cancelled = False
 
     def __aiter__(self) -> AsyncAnswerStream:
         return self
 
     async def __anext__(self) -> Chunk:
-        if self._cancelled:
-            raise StopAsyncIteration
-        try:
-            message = await self._call.read()
-        except asyncio.CancelledError:
-            # grpc.aio raises CancelledError from a call cancelled here; a cancelled task
-            # (not its call) must see its own cancellation.
+        while True:
             if self._cancelled:
-                raise StopAsyncIteration from None
-            raise
-        except grpc.RpcError as error:
-            if self._cancelled:
-                raise StopAsyncIteration from None
-            raise from_rpc_error(error) from error
-        if not isinstance(message, pb.GenerateChunk):  # grpc.aio.EOF: the stream ended
-            raise StopAsyncIteration
-        return chunk_from_pb(message)
+                raise StopAsyncIteration
+            try:
+                message = await self._call.read()
+            except asyncio.CancelledError:
+                # grpc.aio raises CancelledError from a call cancelled here; a cancelled task
+                # (not its call) must see its own cancellation.
+                if self._cancelled:
+                    raise StopAsyncIteration from None
+                raise
+            except grpc.RpcError as error:
+                if self._cancelled:
+                    raise StopAsyncIteration from None
+                delay = None if self._started else self._deadline.retry_after(error)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+                await asyncio.sleep(delay)
+                if not self._cancelled:
+                    self._call = self._start(self._deadline.remaining())
+                continue
+            if not isinstance(message, pb.GenerateChunk):  # grpc.aio.EOF: the stream ended
+                raise StopAsyncIteration
+            self._started = True
+            return chunk_from_pb(message)
 
     def cancel(self) -> None:
         """Cancel the call; the gateway stops generating. Idempotent."""
@@ -416,18 +538,22 @@ class AsyncGatewayClient(_Client):
         self, messages: str | Sequence[ChatMessage], **call: Unpack[CallOptions]
     ) -> Answer:
         """The whole answer to ``messages`` (a string is one user turn)."""
-        request, timeout = self._prepare(messages, call)
-        try:
-            return answer_from_pb(await self._generate(request, timeout=timeout))
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from error
+        request, deadline = self._prepare(messages, call)
+        while True:
+            try:
+                return answer_from_pb(await self._generate(request, timeout=deadline.remaining()))
+            except grpc.RpcError as error:
+                delay = deadline.retry_after(error)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+            await asyncio.sleep(delay)
 
     def stream(
         self, messages: str | Sequence[ChatMessage], **call: Unpack[CallOptions]
     ) -> AsyncAnswerStream:
-        """The answer in chunks (``async for``); the deadline covers the whole stream."""
-        request, timeout = self._prepare(messages, call)
-        return AsyncAnswerStream(self._stream(request, timeout=timeout))
+        """The answer in chunks (``async for``); the deadline covers it all, retries included."""
+        request, deadline = self._prepare(messages, call)
+        return AsyncAnswerStream(lambda timeout: self._stream(request, timeout=timeout), deadline)
 
     async def recipients(self, *, timeout_s: float | None = None) -> dict[str, Recipient]:
         """The recipients the gateway hosts, by name, ready for a ``Transformer``."""

