@@ -23,3 +23,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture(scope="session")
 def analyzer() -> Analyzer:
     return Analyzer(AnalyzerConfig(ner_model=False))
+
+
+@pytest.fixture(scope="session")
+def long_analyzer() -> Analyzer:
+    """An Analyzer whose limit admits texts of two million characters (chunked)."""
+    return Analyzer(AnalyzerConfig(ner_model=False, max_chars=1 << 21))

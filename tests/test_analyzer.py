@@ -149,23 +149,25 @@ def test_too_long_text_is_refused_without_quoting_it() -> None:
     assert "canary" not in str(caught.value)
 
 
-def test_megabyte_text_completes_and_finds_values_across_chunks(analyzer: Analyzer) -> None:
+def test_megabyte_text_completes_and_finds_values_across_chunks(long_analyzer: Analyzer) -> None:
     filler = "The weather was mild and the river was calm that spring. "
     repeats = (1 << 20) // len(filler)
     text = filler * (repeats // 2) + "Email jane@example.org. " + filler * (repeats // 2 - 1)
-    findings = analyzer.analyze(text)
+    findings = long_analyzer.analyze(text)
     emails = [f for f in findings if f.entity_type == "EMAIL_ADDRESS"]
     assert [f.value_in(text) for f in emails] == ["jane@example.org"]
 
 
-def test_a_value_on_a_chunk_boundary_is_found_whole(analyzer: Analyzer) -> None:
+def test_a_value_on_a_chunk_boundary_is_found_whole(long_analyzer: Analyzer) -> None:
     from privacy_partition.detection._engine import _CHUNK_CHARS
 
     for shift in (-10, -3, 0, 5):
         head = "x" * (_CHUNK_CHARS + shift - 40) + " "
         text = head + "reach me at someone.special@example.org please " + "y " * 200
         emails = [
-            f.value_in(text) for f in analyzer.analyze(text) if f.entity_type == "EMAIL_ADDRESS"
+            f.value_in(text)
+            for f in long_analyzer.analyze(text)
+            if f.entity_type == "EMAIL_ADDRESS"
         ]
         assert emails == ["someone.special@example.org"]
 

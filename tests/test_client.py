@@ -157,6 +157,24 @@ def test_malformed_prompts_are_input_errors(client: PrivacyClient, prompt: objec
         client.generate(prompt)  # type: ignore[arg-type]
 
 
+def test_a_request_over_the_character_limit_is_refused_and_sends_nothing(
+    client: PrivacyClient, gateway: BackgroundGateway
+) -> None:
+    limit = client.analyzer.config.max_chars
+    turn = "canary-5521 " * (limit // 24 + 1)  # each turn half the limit: together over it
+    messages = [
+        {"role": "user", "content": turn},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": turn},
+    ]
+    before = _requests(gateway)
+    with pytest.raises(InputError) as caught:
+        client.generate(messages)
+    assert "canary" not in str(caught.value)
+    assert _requests(gateway) == before
+    assert client.generate(messages[:1]).text == turn  # one turn alone is within it
+
+
 # -- block, and fallbacks ------------------------------------------------------
 
 

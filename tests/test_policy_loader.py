@@ -434,6 +434,17 @@ def test_analyzer_config_lays_policy_settings_over_the_base(tmp_path: Path) -> N
     assert config.score_thresholds["US_DRIVER_LICENSE"] == 0.3  # the Analyzer's default stays
 
 
+@pytest.mark.parametrize(("value", "valid"), [(4000, True), (0, False), (-1, False), ("9", False)])
+def test_a_policy_sets_the_character_limit(tmp_path: Path, value: object, valid: bool) -> None:
+    text = HEADER + f"detection: {{max_chars: {value!r}}}\n"
+    if not valid:
+        with pytest.raises(PolicyError, match="max_chars"):
+            load_policy(write(tmp_path, "p.yaml", text))
+        return
+    policy = load_policy(write(tmp_path, "p.yaml", text))
+    assert policy.analyzer_config(AnalyzerConfig(ner_model=False)).max_chars == value
+
+
 def test_recognizers_one_per_language(tmp_path: Path) -> None:
     text = recognizer_policy(tmp_path, "{entity: PROJECT, deny_list: [Apollo]}")
     recognizers = load_policy(write(tmp_path, "p.yaml", text)).recognizers()

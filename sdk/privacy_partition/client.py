@@ -596,6 +596,9 @@ class _Pipeline:
     ) -> None:
         unavailable = self.policy.fallback.cloud_unavailable
         texts = [turn.original for turn in request.new]
+        limit = self.analyzer.config.max_chars
+        if sum(len(text) for text in texts if isinstance(text, str)) > limit:
+            raise InputError(f"the new turns hold more than {limit} characters together")
         started = time.perf_counter()
         try:
             found = self.analyzer.analyze_batch(texts)

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from privacy_partition._actions import Action, Route
-from privacy_partition.detection import DEFAULT_MIN_SCORE, AnalyzerConfig
+from privacy_partition.detection import DEFAULT_MAX_CHARS, DEFAULT_MIN_SCORE, AnalyzerConfig
 from privacy_partition.detection._relations import PERSONAL, PUBLIC
 from privacy_partition.policy._recognizers import (
     CompiledPattern,
@@ -194,6 +194,11 @@ class Detection(_Closed):
     """The languages the Analyzer runs."""
     min_score: Score = DEFAULT_MIN_SCORE
     """Findings scored under this are dropped by the Analyzer."""
+    max_chars: StrictInt | None = Field(default=None, ge=1, le=32 * DEFAULT_MAX_CHARS)
+    """Characters one request may hold, its new turns together; more is refused.
+
+    Unset: the Analyzer's limit (32,768: about 1 s of detection for prose, 4 s
+    at worst, on two cores; detection time grows linearly with the length)."""
     score_thresholds: dict[EntityType, Score] = Field(default_factory=dict)
     """Per-type minimum scores, laid over the Analyzer's own."""
     recognizers: tuple[RecognizerSpec, ...] = ()
@@ -549,6 +554,7 @@ class Policy(_Closed):
             languages=self.detection.languages,
             min_score=self.detection.min_score,
             score_thresholds=thresholds,
+            max_chars=self.detection.max_chars or base.max_chars,
         )
 
     def recognizers(self) -> list[EntityRecognizer]:
