@@ -68,8 +68,10 @@ def test_an_empty_log_is_intact(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     AuditLog(path).close()
     assert path.stat().st_mode & 0o777 == 0o600
-    assert verify(path) == verify(path, head=GENESIS)
+    assert (path.parent / "audit.jsonl.head").stat().st_mode & 0o777 == 0o600
     assert verify(path).ok
+    assert verify(path, head=GENESIS).ok
+    assert verify(path).head == GENESIS
 
 
 def test_a_changed_event_is_found_at_its_line(tmp_path: Path) -> None:
@@ -129,13 +131,93 @@ def test_removed_inserted_and_reordered_lines_are_named(
     assert result.first_bad_line == bad_line
 
 
-def test_a_cut_off_end_is_found_only_with_the_head(tmp_path: Path) -> None:
+def test_a_cut_off_end_is_found_by_the_head_file(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     head = _write(path, 4)
     path.write_bytes(b"".join(_lines(path)[:-1]))
-    assert verify(path).ok  # what a bare chain cannot see
+    assert verify(path, head_file=False).ok  # what a bare chain cannot see
+    for result in (verify(path), verify(path, head=head)):
+        assert (result.ok, result.first_bad_line) == (False, 4)
+    assert "cut off" in (verify(path).problem or "")
+
+
+def test_an_emptied_log_is_found_by_the_head_file(tmp_path: Path) -> None:
+    from privacy_partition import ConfigurationError
+
+    path = tmp_path / "audit.jsonl"
+    _write(path, 3)
+    path.write_bytes(b"")
+    result = verify(path)
+    assert (result.ok, result.first_bad_line, result.events) == (False, 1, 0)
+    with pytest.raises(ConfigurationError, match="start a new file"):
+        AuditLog(path)
+
+
+def test_a_log_without_its_head_file_does_not_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    head = _write(path, 2)
+    (tmp_path / "audit.jsonl.head").unlink()
+    assert "missing" in (verify(path).problem or "")
+    assert verify(path, head=head).ok  # a head kept elsewhere still checks it
+    (tmp_path / "audit.jsonl.head").write_text("not json")
+    assert "not an audit head" in (verify(path).problem or "")
+
+
+def test_a_chain_rewritten_with_its_head_file_is_found_only_with_a_head_kept_elsewhere(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    head = _write(path, 3)
+    (tmp_path / "audit.jsonl.head").unlink()
+    path.unlink()
+    _write(path, 3 + 1)  # a fresh chain, head file and all
+    assert verify(path).ok
     result = verify(path, head=head)
-    assert (result.ok, result.first_bad_line) == (False, 4)
+    assert not result.ok
+    assert "rewritten" in (result.problem or "")
+
+
+def test_a_line_past_the_head_is_a_crash_between_line_and_head_and_continues(
+    tmp_path: Path,
+) -> None:
+    from privacy_partition.audit import _write_head
+
+    path = tmp_path / "audit.jsonl"
+    _write(path, 2)
+    events_and_head = json.loads((tmp_path / "audit.jsonl.head").read_bytes())
+    _write(path, 1)  # one more line ...
+    _write_head(path, events_and_head["events"], events_and_head["head"])  # ... its head lost
+    assert verify(path).ok
+    with AuditLog(path) as log:
+        head = log.append(_event(9))
+    assert verify(path).ok
+    assert verify(path, head=head).events == 4
+
+
+def test_the_app_refuses_to_append_once_the_file_is_cut_under_it(tmp_path: Path) -> None:
+    from privacy_partition import ConfigurationError
+
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        for number in range(3):
+            log.append(_event(number))
+        path.write_bytes(b"".join(_lines(path)[:-2]))  # cut while the app runs
+        with pytest.raises(ConfigurationError, match="does not end where its head file"):
+            log.append(_event(3))
+    assert len(_lines(path)) == 1  # nothing was chained to the cut file
+    with pytest.raises(ConfigurationError, match="line 2"):
+        AuditLog(path)
+
+
+def test_a_log_with_a_broken_chain_is_refused_for_appending(tmp_path: Path) -> None:
+    from privacy_partition import ConfigurationError
+
+    path = tmp_path / "audit.jsonl"
+    _write(path, 3)
+    lines = _lines(path)
+    path.write_bytes(lines[0] + lines[2])
+    with pytest.raises(ConfigurationError, match="broken at line 2"):
+        AuditLog(path)
 
 
 def test_a_partial_last_line_is_broken_and_refused_for_appending(tmp_path: Path) -> None:
@@ -206,6 +288,10 @@ def test_cli_audit_verify_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0
     assert "ok: 3 events" in out
     lines = _lines(path)
+    path.write_bytes(lines[0] + lines[1])
+    code, out = _cli(capsys, str(path))
+    assert code == 1
+    assert "cut off" in out
     path.write_bytes(lines[0] + lines[2])
     code, out = _cli(capsys, str(path))
     assert code == 1

@@ -15,13 +15,19 @@ Each line is canonical JSON (sorted keys, ASCII, no spaces)::
 line's bytes, and of the line 1 is ``GENESIS``; ``digest`` is the SHA-256 of
 the line's own ``{"event", "prev", "seq"}`` in canonical JSON. ``verify``
 finds a changed, removed, inserted or reordered line and names the first bad
-one. What a hash chain cannot see is the end of the file cut off, or a whole
-chain recomputed by someone who can rewrite the file: keep ``AuditLog.head``
-(the hash of the last line) somewhere else and pass it to ``verify`` to
-detect both.
+one.
+
+A hash chain alone cannot see its end cut off or the file emptied, so the
+log keeps its head beside it: ``FILE.head`` (mode 0600) holds the number of
+events and the hash of the last line, rewritten atomically after every
+append. ``verify`` checks the file against it by default, and ``AuditLog``
+refuses to continue a log whose chain or head does not verify. Someone who
+can rewrite both files can still recompute the whole chain: keep
+``AuditLog.head`` somewhere they cannot write, and pass it to ``verify``.
 
 ``AuditLog.append`` is thread-safe, and safe across processes on POSIX (an
-exclusive ``flock`` covers reading the last line and appending the next).
+exclusive ``flock`` covers reading the last line, appending the next and
+writing the head).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from privacy_partition._errors import ConfigurationError
 
 __all__ = [
     "GENESIS",
+    "HEAD_SUFFIX",
     "AuditEvent",
     "AuditLog",
     "Outcome",
@@ -55,7 +62,12 @@ GENESIS: Final = "0" * 64
 Outcome = Literal["answered", "refused", "cancelled", "failed"]
 """How a request ended: answered, refused by the policy, cancelled by the caller, or an error."""
 
+HEAD_SUFFIX: Final = ".head"
+"""The head file of ``FILE`` is ``FILE.head``."""
+
 _LINE_KEYS: Final = frozenset({"digest", "event", "prev", "seq"})
+_HEAD_KEYS: Final = frozenset({"events", "head"})
+_HEX64: Final = frozenset("0123456789abcdef")
 _TAIL_BLOCK: Final = 4096
 
 
@@ -150,14 +162,69 @@ def _last_line(handle: BinaryIO, size: int) -> bytes:
     return tail
 
 
+def head_path(path: str | os.PathLike[str]) -> Path:
+    """Where the head of the audit log at ``path`` is kept."""
+    return Path(f"{os.fspath(path)}{HEAD_SUFFIX}")
+
+
+def _read_head(path: Path) -> tuple[int, str] | None:
+    """The (events, head) recorded for the log at ``path``; None when there is no head file.
+
+    ``ConfigurationError`` when the head file is unreadable or malformed.
+    """
+    where = head_path(path)
+    try:
+        raw = where.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigurationError(
+            f"audit head {where}: cannot read ({type(error).__name__})"
+        ) from None
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if (
+        isinstance(document, dict)
+        and set(document) == _HEAD_KEYS
+        and type(document["events"]) is int
+        and document["events"] >= 0
+        and isinstance(document["head"], str)
+        and len(document["head"]) == 64
+        and set(document["head"]) <= _HEX64
+    ):
+        return document["events"], document["head"]
+    raise ConfigurationError(f"audit head {where}: not an audit head file")
+
+
+def _write_head(path: Path, events: int, head: str, *, fsync: bool = False) -> None:
+    """Record (events, head) for the log at ``path``: written whole or not at all."""
+    where = head_path(path)
+    temporary = where.with_name(f".{where.name}.{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(_canonical({"events": events, "head": head}) + b"\n")
+            if fsync:
+                os.fsync(out.fileno())
+        os.replace(temporary, where)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 class AuditLog:
     """Appends ``AuditEvent``s to a hash-chained JSONL file. Thread- and process-safe.
 
-    The file is created (mode 0600) when missing; an existing one is
-    continued where it ends. One whose last line is incomplete (a crash in
-    the middle of a write) is refused with ``ConfigurationError``: run
-    ``privacy-partition audit verify`` on it and start a new file.
-    ``fsync=True`` makes every append durable before it returns.
+    The file is created (mode 0600) when missing, with its head file; an
+    existing one is verified whole (chain and head file, see ``verify``) and
+    continued where it ends. A log that does not verify, an incomplete last
+    line (a crash in the middle of a write) included, is refused with
+    ``ConfigurationError``, and so is every append once the file no longer
+    ends where its head file says: run ``privacy-partition audit verify`` on
+    it and start a new file. ``fsync=True`` makes every append durable
+    before it returns.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
@@ -171,9 +238,17 @@ class AuditLog:
                 f"audit log {self.path}: cannot open ({type(error).__name__})"
             ) from None
         self._file = os.fdopen(fd, "a+b", buffering=0)
-        self._head = GENESIS
-        with self._locked():
-            self._seq, self._head = self._tail()
+        try:
+            with self._locked():
+                result = verify(self.path)
+                if not result.ok:
+                    raise ConfigurationError(f"audit log {self.path}: {result}; start a new file")
+                self._seq, self._head = result.events, result.head
+                if _read_head(self.path) != (self._seq, self._head):
+                    _write_head(self.path, self._seq, self._head, fsync=fsync)
+        except BaseException:
+            self._file.close()
+            raise
 
     def __repr__(self) -> str:
         return f"AuditLog({str(self.path)!r}, events={self._seq})"
@@ -188,26 +263,38 @@ class AuditLog:
         return _FileLock(self._file.fileno())
 
     def _tail(self) -> tuple[int, str]:
-        """The sequence number and hash of the file's last line (0 and ``GENESIS`` if empty)."""
+        """The sequence number and hash of the file's last line (0 and ``GENESIS`` if empty),
+        checked against the head file: the file must end where the last append left it."""
         size = os.fstat(self._file.fileno()).st_size
-        if size == 0:
-            return 0, GENESIS
-        self._file.seek(size - 1)
-        if self._file.read(1) != b"\n":
+        seq, head, prev = 0, GENESIS, GENESIS
+        if size:
+            self._file.seek(size - 1)
+            if self._file.read(1) != b"\n":
+                raise ConfigurationError(
+                    f"audit log {self.path}: the last line is incomplete;"
+                    " verify it and start a new file"
+                )
+            last = _last_line(self._file, size)
+            try:
+                document = json.loads(last)
+                found, prev = document["seq"], document["prev"]
+            except (ValueError, KeyError, TypeError):
+                found = None
+            if not isinstance(found, int):
+                raise ConfigurationError(
+                    f"audit log {self.path}: the last line is not an audit event; verify the file"
+                )
+            seq = found
+            head = _sha256(last)
+        recorded = _read_head(self.path)
+        # One line past the head: the process died between the line and its head.
+        if recorded not in ((seq, head), (seq - 1, prev)):
             raise ConfigurationError(
-                f"audit log {self.path}: the last line is incomplete;"
+                f"audit log {self.path}: the file does not end where its head file"
+                f" ({HEAD_SUFFIX}) says: lines were cut off or the file was replaced;"
                 " verify it and start a new file"
             )
-        last = _last_line(self._file, size)
-        try:
-            seq = json.loads(last)["seq"]
-        except (ValueError, KeyError, TypeError):
-            seq = None
-        if not isinstance(seq, int):
-            raise ConfigurationError(
-                f"audit log {self.path}: the last line is not an audit event; verify the file"
-            )
-        return seq, _sha256(last)
+        return seq, head
 
     def append(self, event: AuditEvent) -> str:
         """Append ``event`` chained to the last line; return the new line's hash (the head)."""
@@ -222,6 +309,7 @@ class AuditLog:
             if self._fsync:
                 os.fsync(self._file.fileno())
             self._seq, self._head = seq + 1, _sha256(line)
+            _write_head(self.path, self._seq, self._head, fsync=self._fsync)
             return self._head
 
     def close(self) -> None:
@@ -253,7 +341,9 @@ class Verification:
     """The result of ``verify``: ``ok``, the number of good lines, and the first bad one.
 
     ``problem`` says what is wrong with line ``first_bad_line`` (1-based)
-    without quoting it; ``head`` is the hash of the last good line.
+    without quoting it; ``head`` is the hash of the last good line;
+    ``against`` names what the end of the log was checked against (the head
+    file, a head given by the caller), None when nothing was.
     """
 
     ok: bool
@@ -261,10 +351,12 @@ class Verification:
     head: str
     first_bad_line: int | None = None
     problem: str | None = None
+    against: str | None = None
 
     def __str__(self) -> str:
         if self.ok:
-            return f"ok: {self.events} events, head {self.head}"
+            checked = f", checked against {self.against}" if self.against else ""
+            return f"ok: {self.events} events, head {self.head}{checked}"
         return f"broken at line {self.first_bad_line}: {self.problem}"
 
 
@@ -300,32 +392,61 @@ def _check_line(raw: bytes, number: int, prev: str) -> str | None:
     return None
 
 
-def verify(path: str | os.PathLike[str], *, head: str | None = None) -> Verification:
+def verify(
+    path: str | os.PathLike[str], *, head: str | None = None, head_file: bool = True
+) -> Verification:
     """Check the chain of the audit log at ``path``; name the first bad line.
 
-    ``head``, a value of ``AuditLog.head`` kept elsewhere, must then be the
-    hash of the last line: this also detects lines cut off the end and a
-    chain rewritten as a whole. ``OSError`` if the file cannot be read.
+    The log must also end where its head file (``FILE.head``) says, which
+    catches lines cut off the end and an emptied file; a log with events and
+    no head file does not verify. ``head``, a value of ``AuditLog.head`` kept
+    elsewhere, is checked instead of the head file and also catches a chain
+    rewritten as a whole, head file included. ``head_file=False`` checks the
+    chain alone. ``OSError`` if the log cannot be read.
     """
-    data = Path(path).read_bytes()
+    path = Path(path)
+    data = path.read_bytes()
     lines = data.split(b"\n")
     complete, rest = lines[:-1], lines[-1]
-    prev = GENESIS
+    prev = before = GENESIS
     for number, raw in enumerate(complete, start=1):
         problem = _check_line(raw, number, prev)
         if problem is not None:
             return Verification(False, number - 1, prev, number, problem)
-        prev = _sha256(raw)
+        prev, before = _sha256(raw), prev
     count = len(complete)
     if rest:
         return Verification(False, count, prev, count + 1, "incomplete last line (no newline)")
-    if head is not None and head != prev:
+    if head is not None:
+        if head != prev:
+            return Verification(
+                False,
+                count,
+                prev,
+                count + 1,
+                "the log does not end at the expected head: lines were cut off the end,"
+                " or the chain was rewritten",
+            )
+        return Verification(True, count, prev, against="the given head")
+    if not head_file:
+        return Verification(True, count, prev)
+    where = head_path(path).name
+    try:
+        recorded = _read_head(path)
+    except ConfigurationError:
+        return Verification(False, count, prev, count + 1, f"{where} is not an audit head file")
+    if recorded is None:
+        if count == 0:
+            return Verification(True, count, prev)
         return Verification(
-            False,
-            count,
-            prev,
-            count + 1,
-            "the log does not end at the expected head: lines were cut off the end,"
-            " or the chain was rewritten",
+            False, count, prev, count + 1, f"{where} is missing: the end cannot be checked"
         )
-    return Verification(True, count, prev)
+    events = recorded[0]
+    # One line past the head: the writer died between the line and its head.
+    if (count, prev) == recorded or (count - 1, before) == recorded:
+        return Verification(True, count, prev, against=where)
+    if count < events:
+        problem = f"{where} records {events} events: lines were cut off the end or the file emptied"
+    else:
+        problem = f"the log does not end where {where} says: the chain was rewritten or extended"
+    return Verification(False, count, prev, min(count, events) + 1, problem)
