@@ -96,11 +96,47 @@ def test_from_file_and_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     keyset = fixed_keyset()
     path = tmp_path / "keyset.json"
     path.write_text(keyset.to_json())
+    path.chmod(0o600)
     assert Keyset.from_file(path).derive(Purpose.HASH) == keyset.derive(Purpose.HASH)
     monkeypatch.setenv("PRIVACY_PARTITION_KEYSET", keyset.to_json())
     assert Keyset.from_env().derive(Purpose.HASH) == keyset.derive(Purpose.HASH)
     monkeypatch.setenv("OTHER_KEYSET", keyset.to_json())
     assert Keyset.from_env("OTHER_KEYSET").primary_id == "0a1b2c3d"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_keyset_file_open_to_others_is_refused_without_quoting_it(
+    tmp_path: Path, mode: int
+) -> None:
+    path = tmp_path / "keyset.json"
+    path.write_text(fixed_keyset().to_json())
+    path.chmod(mode)
+    with pytest.raises(KeysetError, match=rf"mode 0{mode:o}.*chmod 600") as raised:
+        Keyset.from_file(path)
+    for entry in json.loads(path.read_text())["keys"]:
+        assert entry["material"] not in str(raised.value)
+
+
+def test_a_recipient_pem_file_open_to_others_is_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    from privacy_partition._errors import ConfigurationError
+    from privacy_partition.cloud import HostedRecipient
+
+    path = tmp_path / "booking.pem"
+    path.write_bytes(
+        x25519.X25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    assert HostedRecipient.from_pem_file("booking", path).name == "booking"
+    path.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="group or others"):
+        HostedRecipient.from_pem_file("booking", path)
 
 
 def test_missing_sources_raise_keyset_error(
@@ -297,3 +333,15 @@ def test_malformed_recipient_key_files_are_refused_without_quoting_them(tmp_path
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigurationError, match="no recipient key files"):
         load_key_files(tmp_path / "empty")
+
+
+def test_objects_that_hold_private_keys_do_not_pickle() -> None:
+    import copy
+
+    from privacy_partition.cloud import ClientTls
+
+    tls = ClientTls(certificate_chain=b"chain", private_key=b"private key bytes")
+    with pytest.raises(TypeError, match="not serializable"):
+        pickle.dumps(tls)
+    assert "private key bytes" not in repr(tls)
+    assert copy.copy(tls) == tls  # copies stay in the process

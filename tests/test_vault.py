@@ -131,6 +131,8 @@ def test_never_serialized_and_repr_shows_counts_only() -> None:
     for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
         with pytest.raises(TypeError):
             attempt(vault)
+    with pytest.raises(TypeError):
+        pickle.dumps(vault.view())
     for text in (repr(vault), str(vault), repr(vault.view())):
         assert CANARY not in text
     assert repr(vault) == "Vault(scope='session', handles=1, pseudonyms=0, tokens=0)"

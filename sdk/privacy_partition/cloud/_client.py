@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, Protocol, TypedDict, TypeVar, Unpack
+from typing import Generic, NoReturn, Protocol, TypedDict, TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -104,6 +104,15 @@ class ClientTls:
     def __post_init__(self) -> None:
         if (self.certificate_chain is None) != (self.private_key is None):
             raise ConfigurationError("a client certificate needs its private key, and the reverse")
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("ClientTls may hold a private key and is not serializable")
+
+    def __copy__(self) -> ClientTls:
+        return self  # immutable: a copy is the same object
+
+    def __deepcopy__(self, memo: object) -> ClientTls:
+        return self
 
     def credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(

@@ -26,7 +26,6 @@ import base64
 import heapq
 import json
 import os
-import stat
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from privacy_partition._errors import ConfigurationError, RestoreError
+from privacy_partition._files import check_private
 from privacy_partition.cloud._types import Delivery, key_id_for
 from privacy_partition.transform import Recipient, SealedValue, open_sealed
 
@@ -103,7 +103,10 @@ class HostedRecipient:
     def from_pem_file(
         cls, name: str, path: str | os.PathLike[str], *, on_open: OpenHook | None = None
     ) -> HostedRecipient:
-        """A recipient whose X25519 private key is in a PEM file (PKCS#8, unencrypted)."""
+        """A recipient whose X25519 private key is in a PEM file (PKCS#8, unencrypted).
+
+        Refused if others may read it, like a key file."""
+        check_private(path, f"recipient {name}: key file")
         try:
             key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
         except (OSError, ValueError, TypeError) as error:
@@ -236,26 +239,9 @@ class ReplayCache:
 # -- key files -----------------------------------------------------------------
 
 
-def _check_private(path: Path) -> None:
-    """Refuse a key file that anyone but its owner may read or write (POSIX)."""
-    if os.name != "posix":
-        return
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot read recipient key file {path} ({type(error).__name__})"
-        ) from None
-    if mode & 0o077:
-        raise ConfigurationError(
-            f"recipient key file {path} is open to group or others (mode {mode:04o});"
-            f" it holds private keys: run chmod 600 {path}"
-        )
-
-
 def _read_key_file(path: Path) -> tuple[str, list[x25519.X25519PrivateKey]]:
-    _check_private(path)
     where = f"recipient key file {path}"
+    check_private(path, "recipient key file")
     try:
         data = json.loads(path.read_bytes())
     except OSError as error:

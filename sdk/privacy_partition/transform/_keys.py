@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from privacy_partition._errors import KeysetError
+from privacy_partition._files import check_private
 
 __all__ = ["DEFAULT_KEYSET_ENV", "KEY_BYTES", "Keyset", "Purpose"]
 
@@ -153,7 +154,8 @@ class Keyset:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Keyset:
-        """Read the JSON form from a file."""
+        """Read the JSON form from a file; refused if others may read or write it."""
+        check_private(path, "keyset file", KeysetError)
         try:
             text = Path(path).read_bytes()
         except OSError as exc:

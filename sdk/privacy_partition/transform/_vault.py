@@ -83,6 +83,15 @@ class VaultView:
             f" tokens={len(self.tokens)})"
         )
 
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("a VaultView holds the originals and is not serializable")
+
+    def __copy__(self) -> VaultView:
+        return self  # immutable: a copy is the same object
+
+    def __deepcopy__(self, memo: object) -> VaultView:
+        return self
+
 
 class Vault:
     """Handle → original map of one request or session. Thread-safe; stays on the device."""
