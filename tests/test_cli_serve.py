@@ -35,8 +35,9 @@ class Served:
         """Its first line, and a client connected to it."""
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        assert line.startswith("gateway serving on 127.0.0.1:"), line
-        self.client = GatewayClient(line.split()[3], insecure=True, timeout_s=30)
+        assert line.startswith("gateway serving on "), line
+        port = line.split()[3].rpartition(":")[2]
+        self.client = GatewayClient(f"127.0.0.1:{port}", insecure=True, timeout_s=30)
         return line, self.client
 
     def stop(self) -> int:
@@ -69,6 +70,7 @@ def served(endpoint: OpenAICompatibleEcho) -> Iterator[dict[str, Served]]:
             *("--api-key-env", KEY_ENV),
             env={**os.environ, KEY_ENV: KEY},
         ),
+        "all-addresses": Served("--host", "0.0.0.0", "--allow-plaintext"),  # noqa: S104
     }
     try:
         yield started
@@ -96,6 +98,48 @@ def test_serve_in_front_of_an_openai_compatible_endpoint(
     assert endpoint.seen[-1]["model"] == "echo-model"
     assert served["openai"].stop() == 0
     assert KEY not in line
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "gateway.example"])  # noqa: S104
+def test_a_non_loopback_host_without_tls_is_refused(
+    host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--host", host, "--port", "0"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"--host {host} is not a loopback address" in err
+    assert "--allow-plaintext" in err
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),  # noqa: S104
+        ("::", False),
+        ("10.0.0.1", False),
+        ("localhost.example", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    from privacy_partition.cli import _is_loopback
+
+    assert _is_loopback(host) is loopback
+
+
+def test_plaintext_on_every_address_needs_the_flag_and_warns(served: dict[str, Served]) -> None:
+    process = served["all-addresses"]
+    line, client = process.up()
+    assert line.startswith("gateway serving on 0.0.0.0:")
+    assert client.generate("hello from afar").text == "hello from afar"
+    assert process.stop() == 0
+    assert process.proc.stderr is not None
+    assert "warning: serving 0.0.0.0 in plaintext, with no authentication" in (
+        process.proc.stderr.read()
+    )
 
 
 @pytest.mark.model

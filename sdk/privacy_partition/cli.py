@@ -243,6 +243,19 @@ def _serve(args: argparse.Namespace) -> int:
         )
     elif args.client_ca:
         raise ConfigurationError("--client-ca needs --tls-cert and --tls-key")
+    elif not _is_loopback(args.host):
+        if not args.allow_plaintext:
+            raise ConfigurationError(
+                f"--host {args.host} is not a loopback address: serve over TLS (--tls-cert and"
+                " --tls-key, --client-ca for mTLS), or pass --allow-plaintext to serve it"
+                " unencrypted and unauthenticated"
+            )
+        print(
+            f"privacy-partition: warning: serving {args.host} in plaintext, with no"
+            " authentication: anyone who can reach the port can use the upstream and read"
+            " the traffic",
+            file=sys.stderr,
+        )
     from privacy_partition.cloud._recipients import load_key_files
 
     recipients = [r for path in args.recipient_keys or () for r in load_key_files(path)]
@@ -288,6 +301,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return EXIT_OK
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
@@ -569,9 +593,11 @@ def _parser() -> argparse.ArgumentParser:
     verify = audit_commands.add_parser(
         "verify",
         help="check FILE's hash chain; name the first changed, removed, inserted or moved line",
-        description="Checks every line of the audit log FILE against the one before it. "
-        "With --head (the hash of the last line, kept elsewhere) it also detects lines cut "
-        "off the end and a chain rewritten as a whole.",
+        description="Checks every line of the audit log FILE against the one before it, "
+        "and its end against FILE.head (the event count and last hash the writer keeps), "
+        "which catches lines cut off the end and an emptied file. With --head (the hash of "
+        "the last line, kept where the log's writer cannot change it) the end is checked "
+        "against that instead, which also catches a chain rewritten as a whole.",
         epilog="Exit status: 0 intact, 1 broken, 2 bad usage or an unreadable file.",
     )
     verify.add_argument("file", metavar="FILE", type=Path)
@@ -582,7 +608,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the reference gRPC gateway in front of an upstream model",
         description="Runs the reference gateway until SIGINT or SIGTERM, then drains "
-        "in-flight calls. Without TLS it listens in plaintext: use that on loopback only. "
+        "in-flight calls. Without TLS it listens in plaintext, which it does on a loopback "
+        "address only unless --allow-plaintext says otherwise. "
         "Upstreams: echo (answers with the prompt, for tests and leak audits), onnx (a local "
         "onnxruntime-genai model in this process), openai:URL (an OpenAI-compatible API root, "
         "e.g. openai:http://127.0.0.1:8000/v1 for vLLM).",
@@ -609,6 +636,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain")
     serve.add_argument("--tls-key", type=Path, help="PEM private key")
     serve.add_argument("--client-ca", type=Path, help="PEM CA for client certificates (mTLS)")
+    serve.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="serve a non-loopback --host without TLS (refused otherwise; warns)",
+    )
     serve.add_argument(
         "--recipient",
         action="append",
