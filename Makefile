@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test test-properties qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
+.PHONY: demo test test-properties qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-linear bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,12 @@ bench: models $(BENCH_VENV)/.installed
 # Detection latency against stock Presidio with the same spaCy pipeline (prints figures).
 bench-detect: models
 	$(PY) bench/detect_latency.py --data $(PUPA)/PUPA_New.csv
+
+# Detection time against input length (µs per character at n and 4n, ours and stock Presidio),
+# the other core idle, then loaded: the growth ratios show linear time and the default limit.
+bench-linear: models
+	$(PY) bench/detect_linear.py
+	$(PY) bench/detect_linear.py --busy
 
 # Leak and retention when every finding is redacted (the recall proxy).
 eval-detect: models
