@@ -7,10 +7,11 @@ by this engine (NER model on, the default) and by stock Presidio on the same
 spaCy pipeline, alternating. ``growth`` is the cost per character at 4n over
 the cost per character at n: 1.0 is linear time, 4.0 quadratic. Stock
 Presidio runs at ``n / 4`` and ``n`` (it is quadratic on some shapes: at 4n
-one input takes minutes). With ``--busy`` a second process keeps the other
-core loaded throughout; the growth ratios should not move with it.
+one input takes minutes). Each figure is the least of ``--repeat`` timings.
+With ``--busy`` a second process keeps the other core loaded throughout; the
+growth ratios should not move with it.
 
-    python bench/detect_linear.py [--chars 8192] [--busy] [--json PATH]
+    python bench/detect_linear.py [--chars 8192] [--repeat 3] [--busy] [--json PATH]
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ INPUTS: dict[str, Callable[[int], str]] = {
 }
 
 
-def _time(analyze: Callable[[str], object], text: str) -> float:
-    start = time.perf_counter()
-    analyze(text)
-    return time.perf_counter() - start
+def _time(analyze: Callable[[str], object], text: str, repeat: int) -> float:
+    """The least of ``repeat`` timings: what the work costs, less the machine's noise."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        analyze(text)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def _burn() -> None:  # pragma: no cover - a load for the other core
@@ -74,6 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chars", type=int, default=8192, help="n (default 8192)")
     parser.add_argument("--busy", action="store_true", help="load the other core meanwhile")
+    parser.add_argument("--repeat", type=int, default=3, help="timings per figure, least kept")
     add_json_option(parser)
     args = parser.parse_args()
     n = args.chars
@@ -92,10 +98,10 @@ def main() -> int:
             small, large = make(n), make(4 * n)
             stock_small, stock_large = make(n // 4), small
             figures = {
-                "ours_us_per_char_n": _time(ours, small) / n * 1e6,
-                "stock_us_per_char_n/4": _time(stock, stock_small) / (n // 4) * 1e6,
-                "ours_us_per_char_4n": _time(ours, large) / (4 * n) * 1e6,
-                "stock_us_per_char_n": _time(stock, stock_large) / n * 1e6,
+                "ours_us_per_char_n": _time(ours, small, args.repeat) / n * 1e6,
+                "stock_us_per_char_n/4": _time(stock, stock_small, args.repeat) / (n // 4) * 1e6,
+                "ours_us_per_char_4n": _time(ours, large, args.repeat) / (4 * n) * 1e6,
+                "stock_us_per_char_n": _time(stock, stock_large, args.repeat) / n * 1e6,
             }
             figures["ours_growth"] = figures["ours_us_per_char_4n"] / figures["ours_us_per_char_n"]
             figures["stock_growth"] = (

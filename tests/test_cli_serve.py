@@ -71,6 +71,7 @@ def served(endpoint: OpenAICompatibleEcho) -> Iterator[dict[str, Served]]:
             env={**os.environ, KEY_ENV: KEY},
         ),
         "all-addresses": Served("--host", "0.0.0.0", "--allow-plaintext"),  # noqa: S104
+        "screened": Served("--screen", "default"),
     }
     try:
         yield started
@@ -140,6 +141,20 @@ def test_plaintext_on_every_address_needs_the_flag_and_warns(served: dict[str, S
     assert "warning: serving 0.0.0.0 in plaintext, with no authentication" in (
         process.proc.stderr.read()
     )
+
+
+def test_serve_screens_turns_for_raw_values_of_the_policy(served: dict[str, Served]) -> None:
+    from privacy_partition.cloud import GatewayAuthError
+
+    process = served["screened"]
+    _, client = process.up()
+    assert client.generate("Write to <EMAIL_ADDRESS_1> today").text.startswith("Write")
+    with pytest.raises(GatewayAuthError, match="EMAIL_ADDRESS") as refused:
+        client.generate("Write to jane.doe@example.org today")
+    assert "jane.doe" not in str(refused.value)
+    assert process.stop() == 0
+    assert process.proc.stderr is not None
+    assert "screening turns for raw values" in process.proc.stderr.read()
 
 
 @pytest.mark.model

@@ -345,3 +345,12 @@ def test_objects_that_hold_private_keys_do_not_pickle() -> None:
         pickle.dumps(tls)
     assert "private key bytes" not in repr(tls)
     assert copy.copy(tls) == tls  # copies stay in the process
+
+
+def test_server_tls_does_not_pickle() -> None:
+    from privacy_partition.cloud import ServerTls
+
+    tls = ServerTls(b"chain", b"server private key")
+    with pytest.raises(TypeError, match="not serializable"):
+        pickle.dumps(tls)
+    assert "server private key" not in repr(tls)

@@ -288,8 +288,19 @@ def _serve(args: argparse.Namespace) -> int:
         openai = OpenAIUpstream(url, args.model, api_key_env=key_env)
         upstream, serving = openai, f"openai {openai.base_url}, model {openai.model}"
 
+    screen = None
+    if args.screen is not None:
+        from privacy_partition.cloud import PolicyScreen
+
+        screen = PolicyScreen.from_policy(args.screen)
+        print(
+            f"privacy-partition: screening turns for raw values of"
+            f" {len(screen.entity_types)} types of policy {screen.policy.name}",
+            file=sys.stderr,
+        )
+
     async def run() -> None:
-        server = GatewayServer(upstream, recipients, tls=tls)
+        server = GatewayServer(upstream, recipients, tls=tls, screen=screen)
         port = await server.start(f"{args.host}:{args.port}")
         print(f"gateway serving on {args.host}:{port} (upstream {serving})", flush=True)
         stop = asyncio.Event()
@@ -653,6 +664,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="a recipient key file or a folder of them (keys generate): keys that outlive restarts",
+    )
+    serve.add_argument(
+        "--screen",
+        metavar="POLICY",
+        help="refuse (PERMISSION_DENIED) turns that carry a raw value of a type POLICY never "
+        "sends as written (a file or a shipped policy's name); types it pseudonymizes or "
+        "keeps are not screened",
     )
     serve.set_defaults(run=_serve)
 

@@ -8,7 +8,9 @@ values at ``HostedRecipient``s and forwards only the chat turns to an
 upstream: ``OnnxUpstream`` (a model in the gateway's own process, the
 offline default), ``OpenAIUpstream`` (any OpenAI-compatible endpoint) or
 ``EchoUpstream`` (tests and leak audits). An upstream reports failures as
-``UpstreamError``.
+``UpstreamError``. A gateway given a ``Screen`` refuses turns that carry raw
+personal values; ``PolicyScreen`` is the one a policy implies (it loads the
+policy and its Analyzer when built, not on import).
 
 Test doubles, public so that users test without a network: ``EchoUpstream``,
 ``BackgroundGateway`` (a gateway on loopback in a thread),
@@ -43,6 +45,7 @@ from privacy_partition.cloud._errors import (
 from privacy_partition.cloud._loopback_pki import LoopbackPki
 from privacy_partition.cloud._openai_echo import OpenAICompatibleEcho
 from privacy_partition.cloud._recipients import HostedRecipient, OpenHook
+from privacy_partition.cloud._screen import PolicyScreen, Screen
 from privacy_partition.cloud._server import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SERVICE_NAME,
@@ -109,9 +112,11 @@ __all__ = [
     "OpenAICompatibleEcho",
     "OpenAIUpstream",
     "OpenHook",
+    "PolicyScreen",
     "RequestRejected",
     "ResourceExhausted",
     "Role",
+    "Screen",
     "ServerLimits",
     "ServerTls",
     "Upstream",

@@ -3,22 +3,30 @@
 Stateless but for a replay cache: every request carries what it needs. For
 each request the gateway checks it against ``ServerLimits``
 (INVALID_ARGUMENT with a reason that names indexes and limits, never
-content), opens every sealed value at its hosted recipient under the
-request's id, admits them all to the replay cache (each sealed value opens
-once), hands them to the recipients, and only then calls the upstream with
-the chat turns. A sealed value that does not open, belongs to another
-request or handle, lies outside the time window or was opened before fails
-the request with one opaque reason (``sealed[i] does not open``), before any
-value is delivered or the upstream is called; one sealed to a key the
-recipient does not hold fails with FAILED_PRECONDITION (the client fetches
-keys again). An upstream's ``UpstreamError`` becomes the call's status with its
-content-free message; any other exception from an upstream becomes INTERNAL
-with a fixed message, since its text may hold anything. The standard
-``grpc.health.v1`` service reports SERVING while the gateway runs and
-NOT_SERVING from the moment it begins to stop; server reflection lists the
-services.
+content), runs its ``Screen`` on the turns if it was given one, opens every
+sealed value at its hosted recipient under the request's id, admits them all
+to the replay cache (each sealed value opens once), hands them to the
+recipients, and only then calls the upstream with the chat turns.
 
-Logs carry codes and counts only, never a prompt, an answer or a value.
+A screen runs in a worker thread (detection is CPU-bound). Turns it finds
+raw values in fail the request with PERMISSION_DENIED and a reason that
+names their entity types, never a value or where it stands; a screen that
+raises, or answers anything but entity type names, fails it with INTERNAL
+and a fixed message (fail closed). Either way no sealed value is opened and
+the upstream is not called.
+
+A sealed value that does not open, belongs to another request or handle,
+lies outside the time window or was opened before fails the request with
+one opaque reason (``sealed[i] does not open``), before any value is
+delivered or the upstream is called; one sealed to a key the recipient does
+not hold fails with FAILED_PRECONDITION (the client fetches keys again). An
+upstream's ``UpstreamError`` becomes the call's status with its content-free
+message; any other exception from an upstream becomes INTERNAL with a fixed
+message, since its text may hold anything. The standard ``grpc.health.v1``
+service reports SERVING while the gateway runs and NOT_SERVING from the
+moment it begins to stop; server reflection lists the services.
+
+Logs carry codes, counts and entity types only, never a prompt, an answer or a value.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from privacy_partition.cloud._recipients import (
     HostedRecipient,
     ReplayCache,
 )
+from privacy_partition.cloud._screen import Screen
 from privacy_partition.cloud._types import (
     ChatMessage,
     Delivery,
@@ -73,6 +82,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{0,128}")
 _MAX_STOP = 4
+_ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,15 @@ class ServerTls:
     private_key: bytes = field(repr=False)
     client_ca: bytes | None = None
 
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("ServerTls holds a private key and is not serializable")
+
+    def __copy__(self) -> ServerTls:
+        return self  # immutable: a copy is the same object
+
+    def __deepcopy__(self, memo: object) -> ServerTls:
+        return self
+
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
             [(self.private_key, self.certificate_chain)],
@@ -135,6 +154,8 @@ class GatewayStats:
     sealed_opened: int = 0
     sealed_refused: int = 0
     upstream_errors: int = 0
+    screened_out: int = 0  # refused because the screen found raw values
+    screen_failures: int = 0  # refused because the screen failed
 
 
 class _Rejected(Exception):
@@ -154,11 +175,13 @@ class _Checked:
 class GatewayServer:
     """The gateway on ``grpc.aio``. One instance serves one address; start it once.
 
-    ``upstream`` answers; ``recipients`` open sealed values. Without ``tls``
-    the gateway listens in clear text: for loopback tests only. The gateway
-    closes its upstream when it stops. ``interceptors`` go to the
-    ``grpc.aio`` server as they are and see every call before the gateway
-    does: a leak audit records with one what arrived on the wire.
+    ``upstream`` answers; ``recipients`` open sealed values; ``screen``, when
+    given, refuses turns that carry raw values (``PolicyScreen.from_policy``
+    builds one from a policy). Without ``tls`` the gateway listens in clear
+    text: for loopback tests only. The gateway closes its upstream when it
+    stops. ``interceptors`` go to the ``grpc.aio`` server as they are and see
+    every call before the gateway does: a leak audit records with one what
+    arrived on the wire.
     """
 
     def __init__(
@@ -169,8 +192,10 @@ class GatewayServer:
         limits: ServerLimits | None = None,
         tls: ServerTls | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        screen: Screen | None = None,
     ) -> None:
         self._upstream = upstream
+        self._screen = screen
         self._interceptors = tuple(interceptors)
         self._recipients: dict[str, HostedRecipient] = {}
         for recipient in recipients:
@@ -190,7 +215,7 @@ class GatewayServer:
     def __repr__(self) -> str:
         return (
             f"GatewayServer(upstream={self._upstream!r}, recipients={sorted(self._recipients)!r},"
-            f" tls={self._tls is not None})"
+            f" tls={self._tls is not None}, screen={self._screen is not None})"
         )
 
     # -- lifecycle ----------------------------------------------------------
@@ -338,6 +363,8 @@ class GatewayServer:
         self.stats.requests += 1
         try:
             checked = self._check(request)
+            if self._screen is not None:
+                await self._screened(self._screen, checked.messages)
             deliveries = self._deliver(request, checked.request_id)
         except _Rejected as rejected:
             await self._abort(context, rejected)
@@ -404,6 +431,30 @@ class GatewayServer:
             invalid(f"options.stop holds more than {_MAX_STOP} sequences")
         return _Checked(request.request_id, tuple(messages), options)
 
+    async def _screened(self, screen: Screen, messages: tuple[ChatMessage, ...]) -> None:
+        """Return when ``screen`` finds the turns clean; else ``_Rejected``, naming types only."""
+        failure: str | None = None
+        try:
+            # Detection is CPU-bound: a worker thread keeps the loop serving other calls.
+            found = await asyncio.to_thread(
+                _types_found, screen, tuple(m.content for m in messages)
+            )
+        except Exception as error:
+            failure = type(error).__name__
+        if failure is not None:
+            # Raised outside the except block: the screen's error may quote the turns.
+            self.stats.screen_failures += 1
+            logger.warning("screen failed (%s)", failure)
+            raise _Rejected(grpc.StatusCode.INTERNAL, "the gateway could not screen the turns")
+        if found:
+            types = ", ".join(found)
+            self.stats.screened_out += 1
+            logger.info("turns screened out: %s", types)
+            raise _Rejected(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"the turns carry raw values the gateway's policy does not allow: {types}",
+            )
+
     def _deliver(self, request: pb.GenerateRequest, request_id: str) -> tuple[Delivery, ...]:
         """Open every sealed value under ``request_id``, admit them all once, then deliver them.
 
@@ -447,6 +498,19 @@ class GatewayServer:
         self.stats.sealed_refused += 1
         logger.info("sealed value refused: %s", why)
         raise _Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"sealed[{index}] does not open")
+
+
+def _types_found(screen: Screen, turns: tuple[str, ...]) -> tuple[str, ...]:
+    """What ``screen`` found, sorted and distinct; ``TypeError`` unless it is entity types.
+
+    The types go to the caller in the reason: nothing else may, whatever a screen returns.
+    """
+    found = screen(turns)
+    if isinstance(found, str) or not all(
+        isinstance(t, str) and _ENTITY_TYPE.fullmatch(t) for t in found
+    ):
+        raise TypeError("a screen returns entity type names")
+    return tuple(sorted(set(found)))
 
 
 class BackgroundGateway:
