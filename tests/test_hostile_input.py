@@ -402,6 +402,9 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
     "punctuation-run": lambda n: _repeat(".,;:!?-", n),
     "dense-values": lambda n: _repeat("jane@example.org 212-555-0199 john ", n),
     "chinese-without-spaces": lambda n: _repeat(_ZH_SENTENCE, n),
+    # One-character words jieba does not know: its part-of-speech HMM costs 220 us a character.
+    "one-surname-repeated": lambda n: "王" * n,
+    "cue-and-surname-repeated": lambda n: _repeat("我叫王", n),
 }
 
 

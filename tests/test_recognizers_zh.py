@@ -78,6 +78,7 @@ def test_zh_has_all_recognizers_and_en_only_number_ones() -> None:
         "CnBankCardRecognizer",
         "CnPassportRecognizer",
         "CnPersonNameRecognizer",
+        "CnSegmentedNameRecognizer",
         "CnAddressRecognizer",
         "CnOrganizationRecognizer",
         "CnLocationRecognizer",
@@ -614,5 +615,56 @@ def test_every_recognizer_completes_on_adversarial_megabyte() -> None:
     recognizers = chinese_recognizers("zh")
     for text in adversarial_texts():
         for recognizer in recognizers:
-            results = recognizer.analyze(text, recognizer.supported_entities, None)
+            # jieba is linear but segments at a few us per character: an eighth of the
+            # megabyte keeps the suite quick (the analyzer admits 32,768 characters).
+            sample = text[:131_072] if recognizer.name == "CnSegmentedNameRecognizer" else text
+            results = recognizer.analyze(sample, recognizer.supported_entities, None)
             assert isinstance(results, list)
+
+
+# --- names without cues (jieba's segmentation) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("请联系张慧。", ["张慧"]),  # unknown to the dictionary: the HMM's guess
+        ("张伟说他不来了。", ["张伟"]),
+        ("麻烦通知何建国明早八点到机场。", ["何建国"]),  # 何|建国: a given name that is a word
+        ("林志强明天出差。", ["林志强"]),
+        ("郑国庆你好", ["郑国庆"]),
+        ("出席：陈晓东、刘芳、赵磊", ["陈晓东", "刘芳", "赵磊"]),  # a list
+        ("赵磊：我同意。\n刘芳：那就周一开始。", ["赵磊", "刘芳"]),  # speaker labels
+    ],
+)
+def test_names_without_cues_are_found_by_segmentation(
+    analyzer: AnalyzerEngine, text: str, names: list[str]
+) -> None:
+    assert spans(analyzer, text, "PERSON") == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这张卡是谁的？",  # 张 as a measure word
+        "买两张票去上海。",
+        "杜绝浪费，从我做起。",  # two-character dictionary words jieba tags as names
+        "山上的高峰很冷。",
+        "叶子黄了。",
+        "谢谢你们的帮助。",
+        "我是高中生",
+    ],
+)
+def test_words_that_start_with_a_surname_are_not_names(analyzer: AnalyzerEngine, text: str) -> None:
+    assert spans(analyzer, text, "PERSON") == []
+
+
+def test_a_run_of_unknown_one_character_words_is_not_tagged_and_costs_little() -> None:
+    from privacy_partition.detection.recognizers._zh_segmented import CnSegmentedNameRecognizer
+
+    recognizer = CnSegmentedNameRecognizer("zh", ["姓名"])
+    masked = recognizer._without_long_unknown_runs("王" * 40 + "，请联系张慧。")
+    assert masked == "，" * 40 + "，请联系张慧。"  # same length: offsets hold
+    text = "王" * 40 + "，请联系张慧。"
+    found = recognizer.analyze(text, ["PERSON"], None)
+    assert [text[r.start : r.end] for r in found] == ["张慧"]

@@ -889,8 +889,13 @@ def chinese_recognizers(language: str) -> list[EntityRecognizer]:
         CnPassportRecognizer(language, words(_PASSPORT_CONTEXT, _PASSPORT_CONTEXT_EN)),
     ]
     if language == "zh":
+        from privacy_partition.detection.recognizers._zh_segmented import (
+            CnSegmentedNameRecognizer,
+        )
+
         recognizers += [
             CnPersonNameRecognizer(language, words(_NAME_CONTEXT, _NAME_CONTEXT_EN)),
+            CnSegmentedNameRecognizer(language, words(_NAME_CONTEXT, _NAME_CONTEXT_EN)),
             CnAddressRecognizer(language, words(_ADDRESS_CONTEXT, _ADDRESS_CONTEXT_EN)),
             CnOrganizationRecognizer(language, words(_ORG_CONTEXT, _ORG_CONTEXT_EN)),
             CnLocationRecognizer(language, words(_ADDRESS_CONTEXT, _ADDRESS_CONTEXT_EN)),
