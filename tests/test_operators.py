@@ -24,6 +24,7 @@ from privacy_partition.transform import (
     Vault,
     open_sealed,
 )
+from privacy_partition.transform._formats import match_digest
 from privacy_partition.transform._operators import Digester, mask
 from privacy_partition.transform._pseudonyms import fold, locale_for
 from privacy_partition.transform._tokens import Tokenizer
@@ -83,6 +84,9 @@ def test_hash_is_typed_keyed_deterministic_and_never_bare() -> None:
     other_key = Digester(Keyset.generate()).digest("PERSON", "Ann Lee")
     assert other_key != digest
     assert Digester(KEYSET.rotate()).digest("PERSON", "Ann Lee") != digest
+    assert match_digest(f"x {digest} y", 2) == 2 + len(digest)  # the grammar reads it back
+    assert match_digest(f"x {digest} y", 0) is None
+    assert match_digest("<PERSON#>", 0) is None
 
 
 def test_hash_and_mask_are_not_restored() -> None:

@@ -15,12 +15,11 @@ Importing this module loads neither the policy loader nor an NLP model:
 from __future__ import annotations
 
 import os
-import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
-from privacy_partition.transform._formats import match_handle, match_token
+from privacy_partition.transform._formats import match_digest, match_handle, match_token
 
 if TYPE_CHECKING:
     from privacy_partition.detection import Analyzer, AnalyzerConfig, Finding
@@ -33,8 +32,6 @@ __all__ = ["PolicyScreen", "Screen"]
 _SCREENED_ACTIONS: Final = frozenset(
     {"redact", "seal", "tokenize", "hash", "mask", "local", "block"}
 )
-# A digest, ``<LABEL#HEX>`` (see ``transform._formats``); bounded, so linear.
-_DIGEST: Final = re.compile(r"<[A-Z0-9][A-Z0-9_]{0,39}#[0-9a-f]{1,64}>")
 
 
 class Screen(Protocol):
@@ -183,5 +180,4 @@ def _form_end(text: str, pos: int) -> int | None:
     token = match_token(text, pos)
     if token is not None:
         return token[0]
-    digest = _DIGEST.match(text, pos)
-    return None if digest is None else digest.end()
+    return match_digest(text, pos)

@@ -27,6 +27,7 @@ __all__ = [
     "format_token",
     "handles_in",
     "label_for",
+    "match_digest",
     "match_handle",
     "match_token",
     "open_candidate",
@@ -49,6 +50,7 @@ _NOT_LABEL_CHAR = re.compile(r"[^A-Z0-9_]+")
 # Split at the last underscore in code, not in the pattern: no backtracking.
 _HANDLE = re.compile(f"<([A-Z0-9_]{{1,{MAX_LABEL_CHARS + 1 + MAX_NUMBER_DIGITS}}})>")
 _TOKEN = re.compile(f"<TOK:({_LABEL_RE}):([0-9a-fA-F]{{8}}):({_DATA_RE})>")
+_DIGEST = re.compile(f"<{_LABEL_RE}#[0-9a-f]{{1,64}}>")
 # Every proper prefix of a handle or token, matched from a "<" to the end of the text.
 _OPEN = re.compile(
     f"<(?:[A-Z0-9][A-Z0-9_]{{0,{MAX_LABEL_CHARS + MAX_NUMBER_DIGITS}}}"
@@ -92,6 +94,12 @@ def match_token(text: str, pos: int) -> tuple[int, str, str, str] | None:
     if m is None:
         return None
     return m.end(), m.group(1), m.group(2).lower(), m.group(3).upper()
+
+
+def match_digest(text: str, pos: int) -> int | None:
+    """The end of a digest starting at ``pos``, else None."""
+    m = _DIGEST.match(text, pos)
+    return None if m is None else m.end()
 
 
 def open_candidate(text: str, pos: int) -> bool:

@@ -119,7 +119,7 @@ class CnSegmentedNameRecognizer(_RawTextRecognizer):
 
         jieba tags such a run with a part-of-speech HMM at about 220 us per
         character (``王王王...``), against about 10 for prose; no sentence is made
-        of twenty one-character words in a row, and a name needs two characters.
+        of seventeen one-character words in a row, and a name needs two characters.
         Finding the runs costs a dictionary walk, a few us per character.
         """
         tokenizer = self._segmenter.tokenizer
