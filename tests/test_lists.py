@@ -1,4 +1,4 @@
-"""Lists of names: an item of a list of people is a person too."""
+"""Lists of names: an item of a list of people is a person too, and of companies a company."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ def test_a_list_that_is_mostly_not_people_is_left_alone() -> None:
         found(text, "Paris", "LOCATION"),
         found(text, "Tokyo", "LOCATION"),
     ]
+    assert added(text, findings) == []
+
+
+def test_leftover_items_of_a_list_of_companies_are_companies() -> None:
+    text = "Partnerships with BYD, GOTION HIGH-TECH, Sunwoda Energy, CATL and Zenvora."
+    findings = [found(text, v, "ORGANIZATION") for v in ("BYD", "Sunwoda Energy", "CATL")]
+    result = complete_lists(text, findings)
+    assert [(f.entity_type, f.value_in(text)) for f in result if f.recognizer == LIST_ITEM] == [
+        ("ORGANIZATION", "GOTION HIGH-TECH"),
+        ("ORGANIZATION", "Zenvora"),
+    ]
+    # Two companies and two people in four items: no type holds the list.
+    text = "Thanks to Acme, Globex, Ann Lee, Bob Ray and Initech."
+    findings = [found(text, "Acme", "ORGANIZATION"), found(text, "Globex", "ORGANIZATION")]
+    findings += [found(text, "Ann Lee"), found(text, "Bob Ray")]
     assert added(text, findings) == []
 
 
