@@ -22,11 +22,44 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_accepts_every_shipped_policy() -> None:
+def test_check_accepts_every_shipped_policy_without_a_warning() -> None:
     for path in sorted((ROOT / "policies").glob("*.yaml")):
-        proc = cli("policy", "check", str(path))
+        proc = cli("policy", "check", "--strict", str(path))
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("ok: ")
+        assert "warning" not in proc.stderr
+
+
+TYPO_POLICY = """\
+apiVersion: privacy-partition/v1
+name: typo
+entities:
+  PASPORT: {action: local}
+  PERSON: {action: redact}
+routing:
+  - {name: ids, when: {entities_any: [PASPORT]}, route: local}
+  - {name: people, when: {entities_any: [PERSON], min_count: 2}, route: local}
+  - {name: default, route: cloud}
+  - {name: late, when: {entities_any: [PERSON]}, route: local}
+"""
+
+
+def test_check_warns_on_a_type_nothing_produces_and_a_rule_that_never_fires(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "typo.yaml"
+    policy.write_text(TYPO_POLICY)
+    proc = cli("policy", "check", str(policy))
+    assert proc.returncode == 0, proc.stderr  # valid: warnings only
+    warnings = [line.split(": warning: ", 1)[1] for line in proc.stderr.splitlines()]
+    assert warnings == [
+        f"{policy}: entities: no recognizer produces entity type PASPORT; did you mean PASSPORT?",
+        f"{policy}: routing.ids: no recognizer produces entity type PASPORT; "
+        "did you mean PASSPORT?",
+        f"{policy}: routing.ids: never fires: it needs an entity type nothing produces",
+        f"{policy}: routing.late: never fires: routing.default before it always does",
+    ]
+    assert cli("policy", "check", "--strict", str(policy)).returncode == 1
 
 
 def test_check_names_file_line_and_column_of_a_misspelt_key(tmp_path: Path) -> None:

@@ -154,15 +154,18 @@ def _analyzer_config(args: argparse.Namespace) -> AnalyzerConfig:
 
 
 def _policy_check(args: argparse.Namespace) -> int:
-    from privacy_partition.policy import load_policy
+    from privacy_partition.policy import lint, load_policy, producible_types
 
     try:
         policy = load_policy(args.file)
     except PolicyError as error:
         print(f"privacy-partition: {error}", file=sys.stderr)
         return EXIT_FAILED
+    warnings = lint(policy, producible_types(policy, ner_model=args.ner_model))
+    for warning in warnings:
+        print(f"privacy-partition: warning: {args.file}: {warning}", file=sys.stderr)
     print(f"ok: {policy.name} ({args.file}), digest {policy.digest[:16]}")
-    return EXIT_OK
+    return EXIT_FAILED if warnings and args.strict else EXIT_OK
 
 
 def _policy_test(args: argparse.Namespace) -> int:
@@ -692,6 +695,12 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate FILE; exit 1 naming file, line and column on an error"
     )
     check.add_argument("file", metavar="FILE", help=_POLICY_FILE_HELP)
+    _add_ner_flag(check, DEFAULT_NER_MODEL)
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on a warning too (an entity type nothing produces, a rule that never fires)",
+    )
     check.set_defaults(run=_policy_check)
     test = policy_commands.add_parser(
         "test", help="run FILE's embedded tests; exit 1 saying what differed"

@@ -13,6 +13,7 @@ both may be shared between threads.
 
 from privacy_partition import _presidio  # noqa: F401  (first: Presidio without torch)
 from privacy_partition.policy._engine import Decision, PolicyEngine, explain
+from privacy_partition.policy._lint import lint, producible_types
 from privacy_partition.policy._loader import load_policy, shipped_policies
 from privacy_partition.policy._recognizers import analyzer_for
 from privacy_partition.policy._schema import (
@@ -56,8 +57,10 @@ __all__ = [
     "TopicSpec",
     "analyzer_for",
     "explain",
+    "lint",
     "load_policy",
     "policy_json_schema",
+    "producible_types",
     "run_policy_tests",
     "shipped_policies",
 ]
