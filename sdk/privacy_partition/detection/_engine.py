@@ -36,6 +36,7 @@ from privacy_partition.detection._propagate import propagate, share_relations
 from privacy_partition.detection._registry import recognizers_for
 from privacy_partition.detection._relations import mark_relations
 from privacy_partition.detection._resolve import resolve
+from privacy_partition.detection._speakers import complete_speakers
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -267,7 +268,7 @@ class Analyzer:
             min_score=self.config.min_score,
             thresholds=self.config.score_thresholds,
         )
-        completed = complete_lists(text, resolved)
+        completed = complete_speakers(text, complete_lists(text, resolved))
         return share_relations(text, mark_relations(text, propagate(text, completed)))
 
     def _guarded(self, work: Callable[[], None]) -> None:

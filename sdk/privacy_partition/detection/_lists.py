@@ -30,7 +30,7 @@ from typing import Final
 from privacy_partition.detection._finding import Finding
 from privacy_partition.detection._propagate import common_word
 
-__all__ = ["LIST_ITEM", "LIST_TYPES", "MIN_ITEMS", "MIN_SHARE", "complete_lists"]
+__all__ = ["LIST_ITEM", "LIST_TYPES", "MIN_ITEMS", "MIN_SHARE", "complete_lists", "overlapping"]
 
 LIST_ITEM: Final = "NameListItem"
 """The recognizer name of a finding added as an item of a list of names."""
@@ -64,7 +64,7 @@ def complete_lists(text: str, findings: Sequence[Finding]) -> list[Finding]:
             (m.start() + match.start(), m.end() + match.start())
             for m in _ITEM_RE.finditer(match.group())
         ]
-        covering = [_overlapping(ordered, starts, start, end) for start, end in items]
+        covering = [overlapping(ordered, starts, start, end) for start, end in items]
         kind = _list_kind(covering)
         if kind is None:
             continue
@@ -88,7 +88,7 @@ def _list_kind(covering: Sequence[Sequence[Finding]]) -> str | None:
     return None
 
 
-def _overlapping(
+def overlapping(
     ordered: Sequence[Finding], starts: list[int], start: int, end: int
 ) -> list[Finding]:
     """The findings of ``ordered`` (sorted and resolved: none overlap) over ``[start, end)``."""
