@@ -274,3 +274,29 @@ def test_openai_upstream_uses_the_endpoint_the_environment_names() -> None:
     assert f"-> {endpoint.base_url} (model served-model)" in proc.stdout
     assert "jane.doe@example.org" not in proc.stdout
     assert key not in proc.stdout + proc.stderr
+
+
+# -- examples/openai_drop_in.py ----------------------------------------------------
+
+
+@pytest.mark.model
+def test_openai_drop_in_shows_a_cloud_a_local_and_a_refused_turn() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "openai_drop_in.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    routes = re.findall(r"^route: +(\w+)$", proc.stdout, flags=re.MULTILINE)
+    assert routes == ["cloud", "local", "refused"]
+    received = re.findall(r"^the cloud received: +(.*)$", proc.stdout, flags=re.MULTILINE)
+    assert "<EMAIL_ADDRESS_1>" in received[0]
+    assert "Okafor" not in received[0]  # the name left as a surrogate
+    assert received[1:] == ["nothing", "nothing"]
+    got = re.findall(r"^the app got back: +(.*)$", proc.stdout, flags=re.MULTILINE)
+    assert got[0] == "Write two friendly lines to «PERSON» («EMAIL_ADDRESS») about Friday."
+    assert "US_SSN" in got[2]
+    for value in ("Okafor", "m.okafor@example.org", "943 476 5919", "536-22-1234"):
+        assert value not in proc.stdout

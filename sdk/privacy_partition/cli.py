@@ -398,6 +398,46 @@ def _ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _proxy(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from privacy_partition.proxy import ProxyConfig, create_app
+
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            raise ConfigurationError(f"--token-env: {args.token_env} is not set or empty")
+    if token is None and not _is_loopback(args.host) and not args.allow_no_token:
+        raise ConfigurationError(
+            f"--host {args.host} is not a loopback address: require a token (--token-env VAR),"
+            " or pass --allow-no-token to let anyone who reaches the port use it"
+        )
+    if args.local_model_name is not None:
+        local_name = args.local_model_name
+    elif args.local_model is not None:
+        local_name = args.local_model.name
+    else:
+        local_name = "local"
+    config = ProxyConfig(
+        cloud_models=tuple(args.cloud_model or ["cloud"]), local_model=local_name, token=token
+    )
+    with _client(args) as client:
+        app = create_app(client, config)
+        print(
+            f"privacy-partition: OpenAI-compatible endpoint on http://{args.host}:{args.port}/v1"
+            f" (policy {client.policy.name}, gateway {'yes' if client.has_gateway else 'no'},"
+            f" local model {'yes' if client.has_local_model else 'no'})",
+            file=sys.stderr,
+            flush=True,
+        )
+        # No access log: request lines are fine, but an app may put values in a query string.
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return EXIT_OK
+
+
 def _chat(args: argparse.Namespace) -> int:
     from privacy_partition._errors import PolicyViolation
 
@@ -587,6 +627,44 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the answer, route, decision and timings as JSON"
     )
     ask.set_defaults(run=_ask)
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="an OpenAI-compatible HTTP endpoint: apps change base_url and nothing else",
+        description="Serves POST /v1/chat/completions (plain and streamed), GET /v1/models, "
+        "/healthz and /readyz on HOST:PORT. Each request is detected, decided and answered "
+        "the way 'ask' answers it: on the local model, or through the gateway with values "
+        "replaced and restored here, or refused with an OpenAI-style error (403) naming "
+        "entity types and rules, never values. The header x-privacy-partition-route says "
+        "where an answer came from.",
+        epilog="Exit status: 0 stopped, 2 bad usage or configuration.",
+    )
+    _add_request_flags(proxy)
+    proxy.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=8787, help="port (default: 8787)", metavar="N")
+    proxy.add_argument(
+        "--cloud-model",
+        action="append",
+        metavar="NAME",
+        help="a model name /v1/models lists for the cloud side (repeatable; default: cloud)",
+    )
+    proxy.add_argument(
+        "--local-model-name",
+        metavar="NAME",
+        help="the name answers from the device carry (default: the --local-model folder's "
+        "name, else 'local')",
+    )
+    proxy.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="require 'Authorization: Bearer <token>', the token read from this variable",
+    )
+    proxy.add_argument(
+        "--allow-no-token",
+        action="store_true",
+        help="serve a non-loopback --host without a token",
+    )
+    proxy.set_defaults(run=_proxy)
 
     chat = commands.add_parser(
         "chat",

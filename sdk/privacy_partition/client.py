@@ -878,6 +878,11 @@ class PrivacyClient(_Pipeline):
         )
 
     @property
+    def has_gateway(self) -> bool:
+        """Whether requests the policy sends to the cloud have a gateway to go to."""
+        return self._gateway is not None
+
+    @property
     def _fetch(self) -> _Fetch | None:
         return None if self._gateway is None else self._gateway.recipients
 
@@ -928,7 +933,11 @@ class PrivacyClient(_Pipeline):
         """
         request = self._request(_turns(prompt), "stream", options)
         self._prepare(request, metadata, self._fetch)
-        return ReplyStream(self._streamed(request), lambda: self._record(request, "cancelled"))
+        return ReplyStream(
+            self._streamed(request),
+            lambda: self._record(request, "cancelled"),
+            route=lambda: request.route,
+        )
 
     def session(
         self, system: str | None = None, metadata: Mapping[str, str] | None = None
@@ -1074,12 +1083,22 @@ class ReplyStream(Iterator[str]):
         run: Generator[str, None, tuple[Reply, _Answered]],
         on_unstarted_close: Callable[[], None],
         on_end: Callable[[_Answered | None], None] | None = None,
+        route: Callable[[], Route] | None = None,
     ) -> None:
         self._run = run
         self._on_unstarted_close: Callable[[], None] | None = on_unstarted_close
         self._on_end = on_end
+        self._route = route
         self.reply: Reply | None = None
         """The whole ``Reply`` (route, decision, timings), once the stream is exhausted."""
+
+    @property
+    def route(self) -> Route | None:
+        """Where the answer comes from: the policy's route before the first piece, the
+        route taken (after any fallback) once a piece has arrived. None if unknown."""
+        if self.reply is not None:
+            return self.reply.route
+        return self._route() if self._route is not None else None
 
     def __next__(self) -> str:
         # Once started, the run records its own end (answered, cancelled, refused, failed).
@@ -1260,7 +1279,10 @@ class ChatSession:
                 self._turn.release()
 
         return ReplyStream(
-            client._streamed(request), lambda: client._record(request, "cancelled"), end
+            client._streamed(request),
+            lambda: client._record(request, "cancelled"),
+            end,
+            route=lambda: request.route,
         )
 
 

@@ -1,0 +1,286 @@
+"""The OpenAI-compatible endpoint, spoken to by the official openai package over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from privacy_partition import PrivacyClient
+from privacy_partition.cloud import (
+    BackgroundGateway,
+    EchoUpstream,
+    GatewayServer,
+    HostedRecipient,
+)
+from privacy_partition.detection import Analyzer
+from privacy_partition.proxy import ROUTE_HEADER, BackgroundProxy, ProxyConfig, create_app
+
+DEFAULT = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
+EMAIL = "jane.doe@example.org"
+NAME = "Rosalind Okonkwo-Vale"
+TOKEN = "test-token-8812"
+
+
+@pytest.fixture(scope="module")
+def echo() -> EchoUpstream:
+    return EchoUpstream(chunk_chars=3)  # splits every handle across chunks
+
+
+@pytest.fixture(scope="module")
+def client(analyzer: Analyzer, echo: EchoUpstream) -> Iterator[PrivacyClient]:
+    server = GatewayServer(echo, [HostedRecipient.generate("booking")])
+    with (
+        BackgroundGateway(server) as gateway,
+        PrivacyClient.from_policy(
+            DEFAULT, gateway=gateway.target, analyzer=analyzer, local_model=False
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def proxy(client: PrivacyClient) -> Iterator[BackgroundProxy]:
+    config = ProxyConfig(cloud_models=("gpt-test",), local_model="smollm2")
+    with BackgroundProxy(create_app(client, config)) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def app(proxy: BackgroundProxy) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url, api_key="unused", max_retries=0)
+
+
+PROMPT = f"Write a short note to {NAME} and copy {EMAIL} on it."
+
+
+def test_a_cloud_answer_is_restored_and_the_cloud_saw_no_value(
+    app: openai.OpenAI, echo: EchoUpstream
+) -> None:
+    raw = app.chat.completions.with_raw_response.create(
+        model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+    )
+    assert raw.headers[ROUTE_HEADER] == "cloud"
+    completion = raw.parse()
+    assert completion.model == "gpt-test"
+    answer = completion.choices[0].message.content
+    assert answer is not None
+    assert NAME in answer
+    assert EMAIL in answer
+    seen = echo.seen[-1]
+    assert NAME not in seen
+    assert EMAIL not in seen
+    assert "Okonkwo" not in seen
+
+
+def test_a_streamed_answer_arrives_in_pieces_restored(
+    app: openai.OpenAI, echo: EchoUpstream
+) -> None:
+    stream = app.chat.completions.create(
+        model="gpt-test",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": PROMPT}]},
+        ],
+        stream=True,
+    )
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert len([p for p in pieces if p]) > 3  # restored piece by piece, not at the end
+    answer = "".join(pieces)
+    assert NAME in answer
+    assert EMAIL in answer
+    assert EMAIL not in echo.seen[-1]
+
+
+def test_a_refused_request_is_a_403_naming_types_never_values(app: openai.OpenAI) -> None:
+    for stream in (False, True):
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            app.chat.completions.create(
+                model="gpt-test",
+                messages=[{"role": "user", "content": "My SSN is 536-22-1234, file my taxes"}],
+                stream=stream,
+            )
+        assert "US_SSN" in str(refused.value)
+        assert "536-22-1234" not in str(refused.value)
+        assert refused.value.body["type"] == "policy_violation"  # type: ignore[index]
+
+
+def test_a_local_request_without_a_local_model_is_refused_by_its_fallback(
+    app: openai.OpenAI,
+) -> None:
+    # default.yaml keeps government IDs on the device; with no local model it refuses.
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        app.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "My ITIN is 912-70-1234"}]
+        )
+    assert "912-70-1234" not in str(refused.value)
+
+
+def test_features_not_served_are_refused_not_dropped(app: openai.OpenAI) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    attempts: list[dict[str, object]] = [
+        {"tools": [tool]},
+        {"n": 2},
+        {"response_format": {"type": "json_object"}},
+    ]
+    for extra in attempts:
+        with pytest.raises(openai.BadRequestError):
+            app.chat.completions.create(
+                model="gpt-test",
+                messages=[{"role": "user", "content": "hi"}],
+                **extra,  # type: ignore[arg-type]
+            )
+    with pytest.raises(openai.BadRequestError):
+        app.chat.completions.create(
+            model="gpt-test",
+            messages=[
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
+            ],
+        )
+
+
+def test_malformed_bodies_get_openai_error_objects(proxy: BackgroundProxy) -> None:
+    for body in (
+        b"not json",
+        b"[]",
+        b'{"model": "m"}',
+        b'{"model": "m", "messages": [{"role": "x"}]}',
+    ):
+        response = httpx.post(f"{proxy.url}/v1/chat/completions", content=body, timeout=30)
+        assert response.status_code == 400
+        assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_models_health_and_readiness(app: openai.OpenAI, proxy: BackgroundProxy) -> None:
+    assert [m.id for m in app.models.list()] == ["gpt-test", "smollm2"]
+    assert httpx.get(f"{proxy.url}/healthz", timeout=30).json() == {"status": "ok"}
+    assert httpx.get(f"{proxy.url}/readyz", timeout=30).status_code == 200
+
+
+def test_a_token_is_required_when_configured(client: PrivacyClient) -> None:
+    with BackgroundProxy(create_app(client, ProxyConfig(token=TOKEN))) as served:
+        anonymous = openai.OpenAI(base_url=served.base_url, api_key="wrong", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            anonymous.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(openai.AuthenticationError):
+            anonymous.models.list()
+        assert httpx.get(f"{served.url}/healthz", timeout=30).status_code == 200
+        member = openai.OpenAI(base_url=served.base_url, api_key=TOKEN, max_retries=0)
+        answer = member.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "What is 2 + 2?"}]
+        )
+        assert answer.choices[0].message.content == "What is 2 + 2?"  # the echo, unchanged
+    assert "test-token" not in repr(ProxyConfig(token=TOKEN))
+
+
+def test_no_value_reaches_a_log_record(
+    app: openai.OpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        app.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+        )
+        for stream in (False, True):
+            with pytest.raises(openai.PermissionDeniedError):
+                app.chat.completions.create(
+                    model="gpt-test",
+                    messages=[{"role": "user", "content": f"{NAME}'s SSN is 536-22-1234"}],
+                    stream=stream,
+                )
+    for record in caplog.records:
+        text = record.getMessage()
+        assert EMAIL not in text
+        assert "Okonkwo" not in text
+        assert "536-22-1234" not in text
+
+
+@pytest.mark.model
+def test_a_local_answer_names_the_local_model_plain_and_streamed(analyzer: Analyzer) -> None:
+    from privacy_partition.local import LocalModel, smollm2_folder
+
+    nhs = "My NHS number is 943 476 5919. Which clinic should I call?"
+    with (
+        PrivacyClient.from_policy(
+            DEFAULT, analyzer=analyzer, local_model=LocalModel(smollm2_folder())
+        ) as client,
+        BackgroundProxy(create_app(client, ProxyConfig(local_model="smollm2"))) as served,
+    ):
+        app = openai.OpenAI(base_url=served.base_url, api_key="unused", max_retries=0)
+        raw = app.chat.completions.with_raw_response.create(
+            model="gpt-test", messages=[{"role": "user", "content": nhs}], max_tokens=8
+        )
+        assert raw.headers[ROUTE_HEADER] == "local"
+        assert raw.parse().model == "smollm2"
+        assert raw.parse().choices[0].message.content
+        with app.chat.completions.with_streaming_response.create(
+            model="gpt-test",
+            messages=[{"role": "user", "content": nhs}],
+            max_tokens=8,
+            stream=True,
+        ) as response:
+            assert response.headers[ROUTE_HEADER] == "local"
+            chunks = list(response.parse())
+        assert {c.model for c in chunks} == {"smollm2"}
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "privacy_partition.cli", "proxy", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_cli_refuses_an_open_address_without_a_token() -> None:
+    proc = _cli("--policy", str(DEFAULT), "--host", "0.0.0.0", "--no-local-model")  # noqa: S104 - refused
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "--token-env" in err
+
+
+def test_the_cli_serves_with_a_token_from_the_environment() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = _cli(
+        "--policy", str(DEFAULT), "--no-local-model", "--port", str(port),
+        "--cloud-model", "gpt-test", "--token-env", "PP_TOKEN",
+        env={"PP_TOKEN": TOKEN},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/models",
+                    headers={"authorization": f"Bearer {TOKEN}"},
+                    timeout=5,
+                )
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "the proxy did not start"
+                time.sleep(0.2)
+        assert [m["id"] for m in response.json()["data"]] == ["gpt-test", "local"]
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 401
+        # No gateway, no local model: ready to refuse, not to answer.
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 503
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert TOKEN not in err
