@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +25,13 @@ from privacy_partition.cloud import (
     HostedRecipient,
 )
 from privacy_partition.detection import Analyzer
-from privacy_partition.proxy import ROUTE_HEADER, BackgroundProxy, ProxyConfig, create_app
+from privacy_partition.proxy import (
+    CONVERSATION_HEADER,
+    ROUTE_HEADER,
+    BackgroundProxy,
+    ProxyConfig,
+    create_app,
+)
 
 DEFAULT = Path(__file__).resolve().parents[1] / "policies" / "default.yaml"
 EMAIL = "jane.doe@example.org"
@@ -284,3 +291,69 @@ def test_the_cli_serves_with_a_token_from_the_environment() -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert TOKEN not in err
+
+
+# -- conversations over a stateless API ------------------------------------------------
+
+# Names spaCy's small model finds in this layout (the tests run without the ONNX NER model).
+PEOPLE = {
+    "Daniel Okonkwo": "d.okonkwo@example.org",
+    "Tobias Wrenfield": "tobias.w@example.net",
+    "Ingrid Haldorsen": "ingrid.h@example.com",
+}
+CARD = "4111 1111 1111 1111"
+TURN = re.compile(r"Invite (.+?) \((.+?)\) to the review\.(?: Pay with card (.+?)\.)?$")
+
+
+def test_five_turns_keep_one_replacement_per_value_and_send_no_raw_value(
+    app: openai.OpenAI, echo: EchoUpstream
+) -> None:
+    a, b, c = PEOPLE
+    order = [(a, False), (b, True), (a, False), (c, False), (b, True)]
+    messages: list[dict[str, str]] = [{"role": "system", "content": "Answer briefly."}]
+    states, seen = [], []
+    for name, card in order:
+        text = f"Invite {name} ({PEOPLE[name]}) to the review." + (
+            f" Pay with card {CARD}." if card else ""
+        )
+        messages.append({"role": "user", "content": text})
+        raw = app.chat.completions.with_raw_response.create(model="gpt-test", messages=messages)  # type: ignore[arg-type]
+        states.append(raw.headers[CONVERSATION_HEADER])
+        answer = raw.parse().choices[0].message.content or ""
+        seen.append(echo.seen[-1])
+        # The echo answers with every user turn it got: all of them come back restored.
+        assert answer == "\n".join(m["content"] for m in messages if m["role"] == "user")
+        messages.append({"role": "assistant", "content": answer})
+    assert states == ["new", "continued", "continued", "continued", "continued"]
+    for cloud in seen:
+        for value in (*PEOPLE, *PEOPLE.values(), CARD, "Okonkwo", "Wrenfield", "Haldorsen"):
+            assert value not in cloud
+    # Every earlier turn reaches the cloud again exactly as it went the first time.
+    lines = seen[-1].split("\n")
+    for k, cloud in enumerate(seen):
+        assert cloud.split("\n") == lines[: k + 1]
+    replacements: dict[str, set[str]] = {}
+    for (name, card), line in zip(order, lines, strict=True):
+        match = TURN.match(line)
+        assert match is not None, line
+        replacements.setdefault(name, set()).add(match.group(1))
+        replacements.setdefault(PEOPLE[name], set()).add(match.group(2))
+        if card:
+            replacements.setdefault(CARD, set()).add(match.group(3))
+    assert all(len(r) == 1 for r in replacements.values()), replacements
+    assert len({r.pop() for r in replacements.values()}) == len(replacements)  # one each
+
+
+def test_a_history_the_proxy_never_saw_is_answered_on_its_own(
+    app: openai.OpenAI, echo: EchoUpstream
+) -> None:
+    name, email = next(iter(PEOPLE.items()))
+    messages = [
+        {"role": "user", "content": f"Invite {name} ({email}) to the review."},
+        {"role": "assistant", "content": f"Done: {name} ({email}) is invited."},
+        {"role": "user", "content": "Thanks. What time is it in Lisbon now?"},
+    ]
+    raw = app.chat.completions.with_raw_response.create(model="gpt-test", messages=messages)  # type: ignore[arg-type]
+    assert raw.headers[CONVERSATION_HEADER] == "stateless"
+    assert email not in echo.seen[-1]
+    assert "Okonkwo" not in echo.seen[-1]

@@ -421,8 +421,14 @@ def _proxy(args: argparse.Namespace) -> int:
         local_name = args.local_model.name
     else:
         local_name = "local"
+    if args.max_conversations < 0 or args.conversation_idle_s <= 0:
+        raise ConfigurationError("--max-conversations >= 0 and --conversation-idle-s > 0")
     config = ProxyConfig(
-        cloud_models=tuple(args.cloud_model or ["cloud"]), local_model=local_name, token=token
+        cloud_models=tuple(args.cloud_model or ["cloud"]),
+        local_model=local_name,
+        token=token,
+        max_conversations=args.max_conversations,
+        conversation_idle_s=args.conversation_idle_s,
     )
     with _client(args) as client:
         app = create_app(client, config)
@@ -663,6 +669,21 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-no-token",
         action="store_true",
         help="serve a non-loopback --host without a token",
+    )
+    proxy.add_argument(
+        "--max-conversations",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="conversations remembered in memory, for stable replacements across turns "
+        "(default: 1024; 0: every request on its own)",
+    )
+    proxy.add_argument(
+        "--conversation-idle-s",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long a conversation is remembered after its last turn (default: 1800)",
     )
     proxy.set_defaults(run=_proxy)
 

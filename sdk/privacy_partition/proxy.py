@@ -28,15 +28,23 @@ Errors use OpenAI's error object, and never quote the request:
 * 500 ``internal_error``: anything else, with no detail. It fails closed:
   nothing is sent when detection or transformation fails.
 
-Each request is answered on its own: the history an app sends is detected
-and transformed again with a fresh vault, so the same value gets a fresh
-replacement in each request (stable replacements across the turns of a
-conversation are not built yet). Nothing is logged but status lines: no
-body, no header value.
+Conversations over a stateless API: the app sends the whole history with
+each request, answers included as it received them. The proxy keeps a
+:class:`ChatSession` per conversation, in memory, and finds it again by the
+exact history (see ``_Conversations``): a continued conversation keeps one
+replacement per value in every turn, and its earlier turns reach the cloud
+in the form they went before, never detected again. A history the proxy does
+not know (edited, or from before a restart, or evicted: at most
+``max_conversations``, each kept ``conversation_idle_s`` after its last
+turn) is answered on its own, every turn detected and transformed with a
+fresh vault. The header ``x-privacy-partition-conversation`` says ``new``,
+``continued`` or ``stateless``. Nothing reaches the disk, and nothing is
+logged but status lines: no body, no header value.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -44,7 +52,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -57,13 +66,21 @@ from starlette.routing import Route as HttpRoute
 
 from privacy_partition._actions import Route
 from privacy_partition._errors import InputError, PolicyViolation, PrivacyPartitionError
-from privacy_partition.client import PrivacyClient, Reply, ReplyStream
+from privacy_partition.client import ChatSession, PrivacyClient, Reply, ReplyStream
 from privacy_partition.cloud import GatewayError, GenerationOptions
 
-__all__ = ["DEFAULT_PORT", "ROUTE_HEADER", "BackgroundProxy", "ProxyConfig", "create_app"]
+__all__ = [
+    "CONVERSATION_HEADER",
+    "DEFAULT_PORT",
+    "ROUTE_HEADER",
+    "BackgroundProxy",
+    "ProxyConfig",
+    "create_app",
+]
 
 DEFAULT_PORT: Final = 8787
 ROUTE_HEADER: Final = "x-privacy-partition-route"
+CONVERSATION_HEADER: Final = "x-privacy-partition-conversation"
 _log = logging.getLogger("privacy_partition.proxy")
 
 # Chat roles as OpenAI names them, and as the client names them.
@@ -99,12 +116,20 @@ class ProxyConfig:
     request may name any model: the gateway decides which upstream answers).
     ``local_model`` names the device's model in answers it gave. ``token``,
     when set, is required as ``Authorization: Bearer <token>`` on every
-    ``/v1`` request (compared in constant time).
+    ``/v1`` request (compared in constant time). At most
+    ``max_conversations`` conversations are remembered (0: none), each for
+    ``conversation_idle_s`` after its last turn (see the module's docstring).
     """
 
     cloud_models: tuple[str, ...] = ("cloud",)
     local_model: str = "local"
     token: str | None = None
+    max_conversations: int = 1024
+    conversation_idle_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.max_conversations < 0 or self.conversation_idle_s <= 0:
+            raise ValueError("max_conversations >= 0 and conversation_idle_s > 0 are required")
 
     def __repr__(self) -> str:
         token = "set" if self.token else None
@@ -129,6 +154,7 @@ class _Chat:
 def create_app(client: PrivacyClient, config: ProxyConfig | None = None) -> Starlette:
     """The ASGI application serving ``client`` (which the caller owns and closes)."""
     settings = config or ProxyConfig()
+    conversations = _Conversations(client, settings.max_conversations, settings.conversation_idle_s)
 
     async def completions(request: Request) -> Response:
         denied = _check_token(request, settings)
@@ -138,9 +164,10 @@ def create_app(client: PrivacyClient, config: ProxyConfig | None = None) -> Star
             chat = _parse(await request.body())
         except _BadRequest as error:
             return _error(400, "invalid_request_error", str(error))
+        turn = conversations.begin(chat)
         if chat.stream:
-            return await _streamed(client, chat, settings)
-        return await _whole(client, chat, settings)
+            return await _streamed(turn, chat, settings)
+        return await _whole(turn, chat, settings)
 
     async def models(request: Request) -> Response:
         denied = _check_token(request, settings)
@@ -275,14 +302,112 @@ def _number_or_none(value: object) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
+# -- conversations --------------------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class _Turn:
+    """One request's way through: a turn of a remembered conversation, or on its own."""
+
+    state: str  # "new", "continued" or "stateless"
+    generate: Callable[[], Reply]
+    stream: Callable[[], ReplyStream]
+    end: Callable[[], None]
+
+
+class _Conversations:
+    """Chat sessions, found again by the history an app sends back. Thread-safe.
+
+    An app sends the whole conversation each time. After each turn the
+    session is filed under a digest of its history as written (system prompt,
+    user turns, the answers as the app received them); a request whose turns
+    before its last user turn have exactly that digest, and exactly those
+    turns, continues the session: same vault, same replacements, and the
+    earlier turns go to the cloud in the form they went before, never
+    detected again. Any other request starts a session (a system prompt and
+    one user turn) or is answered on its own with a fresh vault. Two
+    conversations share a session only when everything they said so far is
+    identical, so no value of one can be restored into the other.
+    """
+
+    def __init__(self, client: PrivacyClient, limit: int, idle_s: float) -> None:
+        self._client = client
+        self._limit = limit
+        self._idle_s = idle_s
+        self._sessions: OrderedDict[str, tuple[float, ChatSession]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def begin(self, chat: _Chat) -> _Turn:
+        messages = chat.messages
+        last, prefix = messages[-1], messages[:-1]
+        session: ChatSession | None = None
+        state = "stateless"
+        if self._limit and last["role"] == "user":
+            if not prefix or (len(prefix) == 1 and prefix[0]["role"] == "system"):
+                system = prefix[0]["content"] if prefix else None
+                session, state = self._client.session(system=system), "new"
+            else:
+                session = self._take(prefix)
+                state = "stateless" if session is None else "continued"
+        if session is None:
+            return _Turn(
+                state,
+                lambda: self._client.generate(messages, options=chat.options),
+                lambda: self._client.stream(messages, options=chat.options),
+                lambda: None,
+            )
+        kept = session
+        return _Turn(
+            state,
+            lambda: kept.send(last["content"], options=chat.options),
+            lambda: kept.stream(last["content"], options=chat.options),
+            lambda: self._keep(kept),
+        )
+
+    def _take(self, prefix: list[dict[str, str]]) -> ChatSession | None:
+        with self._lock:
+            self._expire()
+            entry = self._sessions.pop(_digest(prefix), None)
+        if entry is None or entry[1].messages != prefix:
+            return None
+        return entry[1]
+
+    def _keep(self, session: ChatSession) -> None:
+        """File ``session`` under its history, as it stands after the turn (or a refusal)."""
+        history = session.messages
+        if not any(m["role"] == "assistant" for m in history):
+            return  # a first turn that was refused: nothing to continue
+        key = _digest(history)
+        with self._lock:
+            self._sessions[key] = (time.monotonic(), session)
+            self._sessions.move_to_end(key)
+            while len(self._sessions) > self._limit:
+                self._sessions.popitem(last=False)
+
+    def _expire(self) -> None:
+        oldest = time.monotonic() - self._idle_s
+        while self._sessions:
+            key, (touched, _) = next(iter(self._sessions.items()))
+            if touched >= oldest:
+                return
+            del self._sessions[key]
+
+
+def _digest(messages: list[dict[str, str]]) -> str:
+    canonical = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 # -- answers -------------------------------------------------------------------
 
 
-async def _whole(client: PrivacyClient, chat: _Chat, settings: ProxyConfig) -> Response:
+async def _whole(turn: _Turn, chat: _Chat, settings: ProxyConfig) -> Response:
     try:
-        reply: Reply = await run_in_threadpool(client.generate, chat.messages, options=chat.options)
+        reply: Reply = await run_in_threadpool(turn.generate)
     except Exception as error:  # every failure becomes an error object
-        return _failure(error)
+        return _failure(error, turn)
+    finally:
+        turn.end()
     body = {
         "id": f"chatcmpl-{reply.request_id}",
         "object": "chat.completion",
@@ -296,32 +421,33 @@ async def _whole(client: PrivacyClient, chat: _Chat, settings: ProxyConfig) -> R
             }
         ],
     }
-    return JSONResponse(body, headers=_headers(reply.route, reply.request_id))
+    return JSONResponse(body, headers=_headers(reply.route, reply.request_id, turn))
 
 
-async def _streamed(client: PrivacyClient, chat: _Chat, settings: ProxyConfig) -> Response:
+async def _streamed(turn: _Turn, chat: _Chat, settings: ProxyConfig) -> Response:
     # The decision and the first piece come before the response starts, so a refusal or a
     # failure is an HTTP error, and the route header says where the answer comes from.
     stream: ReplyStream | None = None
     try:
-        stream = await run_in_threadpool(client.stream, chat.messages, options=chat.options)
+        stream = await run_in_threadpool(turn.stream)
         first = await run_in_threadpool(next, stream, None)
     except Exception as error:
         if stream is not None:
             await run_in_threadpool(stream.close)
-        return _failure(error)
+        turn.end()
+        return _failure(error, turn)
     route = stream.route or Route.CLOUD
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     model = _model(chat, route, settings)
     return StreamingResponse(
-        _events(stream, first, request_id, model),
+        _events(stream, first, request_id, model, turn),
         media_type="text/event-stream",
-        headers={**_headers(route, request_id), "cache-control": "no-cache"},
+        headers={**_headers(route, request_id, turn), "cache-control": "no-cache"},
     )
 
 
 async def _events(
-    stream: ReplyStream, first: str | None, request_id: str, model: str
+    stream: ReplyStream, first: str | None, request_id: str, model: str, turn: _Turn
 ) -> AsyncIterator[str]:
     created = int(time.time())
 
@@ -351,14 +477,19 @@ async def _events(
         _log.warning("stream ended with %s (%s)", kind, status)
     finally:
         await run_in_threadpool(stream.close)
+        turn.end()
 
 
 def _model(chat: _Chat, route: Route, settings: ProxyConfig) -> str:
     return settings.local_model if route is Route.LOCAL else chat.model
 
 
-def _headers(route: Route, request_id: str) -> dict[str, str]:
-    return {ROUTE_HEADER: route.value, "x-request-id": request_id}
+def _headers(route: Route, request_id: str, turn: _Turn) -> dict[str, str]:
+    return {
+        ROUTE_HEADER: route.value,
+        CONVERSATION_HEADER: turn.state,
+        "x-request-id": request_id,
+    }
 
 
 def _describe(error: Exception) -> tuple[int, str, str]:
@@ -374,16 +505,22 @@ def _describe(error: Exception) -> tuple[int, str, str]:
     return 500, "internal_error", "the request failed"
 
 
-def _failure(error: Exception) -> Response:
+def _failure(error: Exception, turn: _Turn) -> Response:
     status, kind, message = _describe(error)
     if status == 500:
         _log.warning("request failed: %s", type(error).__name__)
-    return _error(status, kind, message)
+    return _error(status, kind, message, headers={CONVERSATION_HEADER: turn.state})
 
 
-def _error(status: int, kind: str, message: str, code: str | None = None) -> Response:
+def _error(
+    status: int,
+    kind: str,
+    message: str,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code or kind}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class BackgroundProxy:
