@@ -10,7 +10,7 @@ PUPA   := ../shared/data/pupa
 BENCH_VENV := local_model/.bench-venv
 LLAMA_CPP  := llama-cpp-python==0.3.36
 
-.PHONY: demo test test-properties qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-linear bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-leaks eval-zh eval-gateway clean
+.PHONY: demo test test-properties qemu fuzz lint typecheck models bench bench-int8 bench-aarch64 bench-detect bench-proxy bench-linear bench-transform bench-gateway bench-local bench-local-quality bench-local-llamacpp proto docs eval eval-detect eval-policy eval-leaks eval-zh eval-gateway clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ bench: models $(BENCH_VENV)/.installed
 # Detection latency against stock Presidio with the same spaCy pipeline (prints figures).
 bench-detect: models
 	$(PY) bench/detect_latency.py --data $(PUPA)/PUPA_New.csv
+
+# The OpenAI-compatible proxy against calling the same upstream directly: p50 and p99 at 1 and
+# 8 concurrent clients, with and without detection time.
+bench-proxy: models
+	$(PY) bench/proxy_overhead.py --data $(PUPA)/PUPA_New.csv
 
 # Detection time against input length (µs per character at n and 4n, ours and stock Presidio),
 # the other core idle, then loaded: the growth ratios show linear time and the default limit.

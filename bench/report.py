@@ -174,6 +174,10 @@ def gateway_arguments(settings: Settings) -> list[str]:
     return ["--clients", "16", "--requests", "5000", "--seconds", "20"]
 
 
+def proxy_arguments(settings: Settings) -> list[str]:
+    return ["--data", str(settings.data), "--prompts", "20" if settings.quick else "200"]
+
+
 def local_arguments(settings: Settings) -> list[str]:
     return ["--runs", "1", "--tokens", "16"] if settings.quick else ["--runs", "5"]
 
@@ -351,6 +355,51 @@ def render_gateway(f: Figures) -> Rendered:
     )
 
 
+def render_proxy(f: Figures) -> Rendered:
+    detection = f["detection_p50_ms"]
+    direct = {r["clients"]: r["p50_ms"] for r in f["runs"] if r["path"] == "direct"}
+    rows = []
+    for r in f["runs"]:
+        over = r["p50_ms"] - direct[r["clients"]]
+        rows.append(
+            [
+                str(r["clients"]),
+                r["path"],
+                str(r["answered"]),
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                "-" if r["path"] == "direct" else f"{over:.1f}",
+                "-" if r["path"] == "direct" else f"{over - detection:.1f}",
+            ]
+        )
+    proxy = {r["clients"]: r["p50_ms"] for r in f["runs"] if r["path"] == "proxy"}
+    lines = [
+        f"{f['prompts']} prompts of {f['data']}, each sent straight to an OpenAI-compatible "
+        "echo on loopback and through `privacy-partition proxy` (default policy, the gateway "
+        "in front of the same echo), alternating; prompts the policy keeps on the device or "
+        f"refuses are not timed. Detection alone: p50 {detection:.1f} ms.",
+        "",
+        *table(
+            [
+                "clients",
+                "path",
+                "answered",
+                "p50 ms",
+                "p99 ms",
+                "p50 overhead ms",
+                "p50 overhead less detection ms",
+            ],
+            rows,
+        ),
+    ]
+    return Rendered(
+        lines,
+        "; ".join(f"{c} clients p50 {ms:.1f} ms" for c, ms in proxy.items()),
+        "; ".join(f"direct {c} clients p50 {ms:.1f} ms" for c, ms in direct.items()),
+        "; ".join(f"+{proxy[c] - direct[c]:.1f} ms at {c}" for c in proxy),
+    )
+
+
 def render_local(f: Figures) -> Rendered:
     rows = [
         ["model", f["model"]],
@@ -492,6 +541,14 @@ BENCHMARKS = (
         gateway_arguments,
         render_gateway,
         needs_nothing,
+    ),
+    Benchmark(
+        "proxy",
+        "OpenAI-compatible proxy against calling the upstream directly",
+        "proxy_overhead.py",
+        proxy_arguments,
+        render_proxy,
+        needs_data,
     ),
     Benchmark(
         "local",

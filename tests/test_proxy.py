@@ -23,6 +23,7 @@ from privacy_partition.cloud import (
     EchoUpstream,
     GatewayServer,
     HostedRecipient,
+    OpenAICompatibleEcho,
 )
 from privacy_partition.detection import Analyzer
 from privacy_partition.proxy import (
@@ -260,29 +261,35 @@ def test_the_cli_refuses_an_open_address_without_a_token() -> None:
     assert "--token-env" in err
 
 
-def test_the_cli_serves_with_a_token_from_the_environment() -> None:
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _started(proc: subprocess.Popen[str], port: int, token: str | None = None) -> httpx.Response:
+    """``GET /v1/models`` once the CLI's proxy answers."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/v1/models", headers=headers, timeout=5)
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.2)
+
+
+def test_the_cli_serves_with_a_token_from_the_environment() -> None:
+    port = _free_port()
     proc = _cli(
         "--policy", str(DEFAULT), "--no-local-model", "--port", str(port),
         "--cloud-model", "gpt-test", "--token-env", "PP_TOKEN",
         env={"PP_TOKEN": TOKEN},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/v1/models",
-                    headers={"authorization": f"Bearer {TOKEN}"},
-                    timeout=5,
-                )
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "the proxy did not start"
-                time.sleep(0.2)
+        response = _started(proc, port, TOKEN)
         assert [m["id"] for m in response.json()["data"]] == ["gpt-test", "local"]
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5).status_code == 401
         # No gateway, no local model: ready to refuse, not to answer.
@@ -357,3 +364,28 @@ def test_a_history_the_proxy_never_saw_is_answered_on_its_own(
     assert raw.headers[CONVERSATION_HEADER] == "stateless"
     assert email not in echo.seen[-1]
     assert "Okonkwo" not in echo.seen[-1]
+
+
+def test_the_cli_reaches_an_openai_compatible_upstream_through_its_own_gateway() -> None:
+    key = "sk-upstream-test-5521"
+    port = _free_port()
+    with OpenAICompatibleEcho(api_key=key) as upstream:
+        proc = _cli(
+            "--policy", str(DEFAULT), "--no-local-model", "--port", str(port),
+            "--upstream", f"openai:{upstream.base_url}", "--upstream-model", "served-model",
+            env={"OPENAI_API_KEY": key},
+        )  # fmt: skip
+        try:
+            _started(proc, port)
+            app = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+            answer = app.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": PROMPT}]
+            )
+            assert EMAIL in (answer.choices[0].message.content or "")
+            body = upstream.seen[-1]  # what the endpoint received over HTTP
+            assert body["model"] == "served-model"
+            assert EMAIL not in str(body["messages"])
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+    assert key not in err

@@ -23,6 +23,7 @@ from privacy_partition._errors import (
 
 if TYPE_CHECKING:
     from privacy_partition.client import PrivacyClient, Reply
+    from privacy_partition.cloud import BackgroundGateway
     from privacy_partition.detection import AnalyzerConfig
 
 __all__ = ["main"]
@@ -186,11 +187,19 @@ def _policy_test(args: argparse.Namespace) -> int:
 
 
 def _policy_explain(args: argparse.Namespace) -> int:
+    from privacy_partition.detection import TopicScorer
     from privacy_partition.policy import analyzer_for, explain, load_policy
 
     policy = load_policy(args.file)
     analyzer = analyzer_for(policy, _analyzer_config(args))
-    report = explain(policy, analyzer, _read_text(args.text), language=args.lang)
+    text = _read_text(args.text)
+    # The topic model scores the text as a request would be scored: explain decides the same.
+    topics = (
+        TopicScorer.for_policy(policy, model_root=args.models).score(text)
+        if policy.detection.topics
+        else None
+    )
+    report = explain(policy, analyzer, text, language=args.lang, topics=topics)
     json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return EXIT_OK
@@ -398,7 +407,29 @@ def _ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _upstream_gateway(args: argparse.Namespace) -> BackgroundGateway:
+    """A gateway on loopback, in this process, in front of ``--upstream openai:URL``."""
+    from privacy_partition.cloud import (
+        DEFAULT_API_KEY_ENV,
+        BackgroundGateway,
+        GatewayServer,
+        OpenAIUpstream,
+    )
+
+    kind, _, url = args.upstream.partition(":")
+    if kind != "openai" or not url:
+        raise ConfigurationError("--upstream takes openai:URL")
+    if args.gateway is not None:
+        raise ConfigurationError("--gateway and --upstream exclude each other")
+    if not args.upstream_model:
+        raise ConfigurationError("--upstream openai:URL needs --upstream-model NAME")
+    key_env = args.api_key_env or DEFAULT_API_KEY_ENV
+    upstream = OpenAIUpstream(url, args.upstream_model, api_key_env=key_env)
+    return BackgroundGateway(GatewayServer(upstream))
+
+
 def _proxy(args: argparse.Namespace) -> int:
+    import contextlib
     import os
 
     import uvicorn
@@ -430,7 +461,10 @@ def _proxy(args: argparse.Namespace) -> int:
         max_conversations=args.max_conversations,
         conversation_idle_s=args.conversation_idle_s,
     )
-    with _client(args) as client:
+    with contextlib.ExitStack() as stack:
+        if args.upstream is not None:
+            args.gateway = stack.enter_context(_upstream_gateway(args)).target
+        client = stack.enter_context(_client(args))
         app = create_app(client, config)
         print(
             f"privacy-partition: OpenAI-compatible endpoint on http://{args.host}:{args.port}/v1"
@@ -669,6 +703,21 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-no-token",
         action="store_true",
         help="serve a non-loopback --host without a token",
+    )
+    proxy.add_argument(
+        "--upstream",
+        metavar="openai:URL",
+        help="send cloud requests to an OpenAI-compatible endpoint through a gateway this "
+        "process runs on loopback (instead of --gateway)",
+    )
+    proxy.add_argument(
+        "--upstream-model", metavar="NAME", help="the model --upstream serves (required with it)"
+    )
+    proxy.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="the variable holding the upstream's API key (default: OPENAI_API_KEY); sent "
+        "only upstream, never logged",
     )
     proxy.add_argument(
         "--max-conversations",

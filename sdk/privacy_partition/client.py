@@ -532,6 +532,11 @@ class _Pipeline:
         """The Analyzer requests are detected with (shared, thread-safe)."""
         return self._sanitizer.analyzer
 
+    def _explained(self, text: str, metadata: Mapping[str, str] | None) -> dict[str, Any]:
+        """``explain`` with the text's topic scores, as a request would be decided."""
+        topics = self._sanitizer.score_topics([text])
+        return explain(self.policy, self.analyzer, text, topics=topics, metadata=metadata)
+
     @property
     def has_local_model(self) -> bool:
         return self._local is not None
@@ -897,8 +902,8 @@ class PrivacyClient(_Pipeline):
         return self._sanitizer.sanitize(text, metadata)
 
     def explain(self, text: str, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """Why the policy decides what it does for ``text`` (values masked)."""
-        return explain(self.policy, self.analyzer, text, metadata=metadata)
+        """Why the policy decides what it does for ``text`` (values masked), topics scored."""
+        return self._explained(text, metadata)
 
     # -- requests -------------------------------------------------------------
 
@@ -1412,7 +1417,7 @@ class AsyncPrivacyClient(_Pipeline):
         return await asyncio.to_thread(self._sanitizer.sanitize, text, metadata)
 
     async def explain(self, text: str, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return await asyncio.to_thread(explain, self.policy, self.analyzer, text, metadata=metadata)
+        return await asyncio.to_thread(self._explained, text, metadata)
 
     # -- requests -------------------------------------------------------------
 

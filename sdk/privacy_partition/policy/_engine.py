@@ -279,7 +279,9 @@ def explain(
     to the main language of ``text``. Each finding shows its ``relation``
     (``personal`` when the text ties it to a person, ``public`` for a
     world-known place in a prompt naming nobody, else ``null``) and the
-    rule that gave its action.
+    rule that gave its action. ``topics`` are the text's topic scores (from
+    ``TopicScorer``; the view shows them): a policy that routes by topic
+    decides without them as if no topic were present.
     """
     findings = analyzer.analyze(text, language)
     request_language = language or detect_languages(text, analyzer.config.languages)[0]
@@ -287,6 +289,7 @@ def explain(
     decision = engine.decide(findings, language=request_language, topics=topics, metadata=metadata)
     view = decision.as_dict()
     view["language"] = request_language
+    view["topics"] = {name: round(score, 4) for name, score in sorted((topics or {}).items())}
     for entry, action in zip(view["actions"], decision.actions, strict=True):
         entry["value"] = masked(action.finding.value_in(text))
         entry["rule"] = engine.rule_name(action.finding)
