@@ -113,6 +113,7 @@ def test_stream_restores_handles_split_across_chunks(
 ) -> None:
     prompt = f"Write to {EMAIL}, then to {EMAIL} again, and call {PHONE}."
     with client.stream(prompt) as pieces:
+        assert pieces.route is Route.CLOUD  # decided when the stream is made
         received = list(pieces)
     assert "".join(received) == prompt
     assert len(received) > 3

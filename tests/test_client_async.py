@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from privacy_partition import AsyncPrivacyClient, PolicyViolation, Route
+from privacy_partition import AsyncPrivacyClient, PolicyViolation, PrivacyClient, Route
 from privacy_partition.cloud import (
     BackgroundGateway,
     Delivery,
@@ -73,7 +73,10 @@ def test_generate_stream_and_block(
             assert EMAIL not in echo.seen[-1]
 
             stream = client.stream(prompt)
-            pieces = [piece async for piece in stream]
+            assert stream.route is None  # decided at the first piece
+            first = await anext(stream)
+            assert stream.route is Route.CLOUD
+            pieces = [first] + [piece async for piece in stream]
             assert "".join(pieces) == prompt
             assert len(pieces) > 3
             assert not any("<" in piece for piece in pieces)
@@ -157,3 +160,20 @@ def test_cloud_unavailable_falls_back_as_the_policy_says(analyzer: Analyzer) -> 
         )
 
     asyncio.run(main())
+
+
+def test_the_sync_and_async_apis_offer_the_same_names() -> None:
+    from privacy_partition.client import (
+        AsyncChatSession,
+        AsyncReplyStream,
+        ChatSession,
+        ReplyStream,
+    )
+
+    def public(cls: type) -> set[str]:
+        return {n for n in dir(cls) if not n.startswith("_")}
+
+    assert public(ChatSession) == public(AsyncChatSession)
+    assert public(PrivacyClient) == public(AsyncPrivacyClient)
+    # Streams differ only in how they are closed: close() against aclose().
+    assert public(ReplyStream) - {"close"} == public(AsyncReplyStream) - {"aclose"}

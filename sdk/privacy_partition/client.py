@@ -1386,6 +1386,11 @@ class AsyncPrivacyClient(_Pipeline):
             f" local_model={self._local is not None}, audit={self._audit is not None})"
         )
 
+    @property
+    def has_gateway(self) -> bool:
+        """Whether requests the policy sends to the cloud have a gateway to go to."""
+        return self._gateway is not None or self._target is not None
+
     def _channel(self) -> AsyncGatewayClient | None:
         if self._gateway is None and self._target is not None:
             self._gateway = AsyncGatewayClient(
@@ -1608,6 +1613,14 @@ class AsyncReplyStream(AsyncIterator[str]):
         self.reply: Reply | None = None
         """The whole ``Reply`` (route, decision, timings), once the stream is exhausted."""
 
+    @property
+    def route(self) -> Route | None:
+        """Where the answer comes from, once the first piece has arrived (None before: the
+        decision is made at the first ``anext``); after it, the route taken."""
+        if self.reply is not None:
+            return self.reply.route
+        return self._request.route if self._run is not None else None
+
     async def __anext__(self) -> str:
         if self._closed:
             raise StopAsyncIteration
@@ -1667,6 +1680,11 @@ class AsyncChatSession:
     @property
     def id(self) -> str:
         return self._state.id
+
+    @property
+    def vault(self) -> Vault:
+        """The session's vault (stays on the device)."""
+        return self._state.vault
 
     @property
     def messages(self) -> list[dict[str, str]]:
