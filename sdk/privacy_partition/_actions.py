@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from privacy_partition.detection import Finding
+from privacy_partition._finding import Finding
 
 __all__ = ["Action", "FindingAction", "Route"]
 
