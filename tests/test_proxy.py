@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -16,6 +17,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privacy_partition import PrivacyClient
 from privacy_partition.cloud import (
@@ -163,6 +166,13 @@ def test_malformed_bodies_get_openai_error_objects(proxy: BackgroundProxy) -> No
         b"[]",
         b'{"model": "m"}',
         b'{"model": "m", "messages": [{"role": "x"}]}',
+        b'{"model": "m", "messages": [{"role": ["user"], "content": "hi"}]}',
+        b'{"model": "m", "messages": [{"role": "user", "content": 7}]}',
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}',
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": -1}',
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": [1]}',
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "surprise": 1}',
+        b"\xff\xfe",
     ):
         response = httpx.post(f"{proxy.url}/v1/chat/completions", content=body, timeout=30)
         assert response.status_code == 400
@@ -389,3 +399,29 @@ def test_the_cli_reaches_an_openai_compatible_upstream_through_its_own_gateway()
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
     assert key not in err
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    ["model", "messages", "stream", "max_tokens", "temperature", "stop", "n", "role", "content"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, JSON, max_size=6) | JSON)
+def test_any_json_body_is_a_chat_or_a_400_never_a_crash(body: object) -> None:
+    from privacy_partition.proxy import _BadRequest, _parse
+
+    try:
+        chat = _parse(json.dumps(body).encode())
+    except _BadRequest:
+        return
+    assert chat.messages
+    assert all(m["role"] in {"system", "user", "assistant"} for m in chat.messages)
+    assert all(isinstance(m["content"], str) for m in chat.messages)

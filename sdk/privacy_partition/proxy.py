@@ -245,7 +245,8 @@ def _messages(raw: object) -> list[dict[str, str]]:
     for index, message in enumerate(raw):
         if not isinstance(message, dict):
             raise _BadRequest(f"messages[{index}] must be an object")
-        role = _ROLES.get(message.get("role"))  # type: ignore[arg-type]
+        raw_role = message.get("role")
+        role = _ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
             raise _BadRequest(
                 f"messages[{index}].role must be one of {sorted(_ROLES)} (tool turns are not "
@@ -283,7 +284,7 @@ def _options(data: Mapping[str, Any]) -> GenerationOptions:
         (_number_or_none(data.get("top_p")), "'top_p' must be a number"),
         (isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop),
          "'stop' must be a string or an array of strings"),
-        (data.get("seed") is None or isinstance(data.get("seed"), int),
+        (data.get("seed") is None or type(data.get("seed")) is int,
          "'seed' must be an integer"),
     )  # fmt: skip
     for ok, message in checks:
