@@ -635,6 +635,8 @@ def test_every_recognizer_completes_on_adversarial_megabyte() -> None:
         ("郑国庆你好", ["郑国庆"]),
         ("出席：陈晓东、刘芳、赵磊", ["陈晓东", "刘芳", "赵磊"]),  # a list
         ("赵磊：我同意。\n刘芳：那就周一开始。", ["赵磊", "刘芳"]),  # speaker labels
+        ("周末我和胡杨去爬山。", ["胡杨"]),  # a dictionary name joined to a pronoun
+        ("她跟王平是同学。", ["王平"]),
     ],
 )
 def test_names_without_cues_are_found_by_segmentation(
@@ -653,6 +655,9 @@ def test_names_without_cues_are_found_by_segmentation(
         "叶子黄了。",
         "谢谢你们的帮助。",
         "我是高中生",
+        "我们和安全部门开了会。",  # joined to a pronoun, but not tagged as a name
+        "我与金星的距离。",
+        "我和朋友去爬山。",
     ],
 )
 def test_words_that_start_with_a_surname_are_not_names(analyzer: AnalyzerEngine, text: str) -> None:

@@ -17,7 +17,10 @@ common words ``nr`` (杜绝, 高峰, 叶子, 谢谢). So a name is taken when
   characters, is tagged as a name, a noun, a place or a time: jieba split a
   name whose given name is also a word (林|志强, 郑|国庆, 何|建国);
 * a two-to-four-character word that starts with a surname heads a line and
-  is followed by a colon (a speaker label: ``张伟：好的``).
+  is followed by a colon (a speaker label: ``张伟：好的``);
+* a name-tagged word that starts with a surname is joined by 和, 、 or a like word to
+  a name found above, or by 和, 跟, 与 or 同 to a personal pronoun
+  (``我和李娜``): jieba's dictionary holds common names as words.
 
 jieba ships its dictionary in its package and runs offline. It is loaded
 once per process, the first time a recognizer is built.
@@ -56,6 +59,11 @@ _ALL_SURNAMES: Final = _SURNAMES | _MORE_SURNAMES
 _NAME_TAGS: Final = frozenset({"nr", "nrfg", "nrt"})
 # Words that join the names of a list or a pair (张伟跟胡杨, 王亮、陈柳).
 _JOINERS: Final = frozenset({"、", "和", "跟", "与", "及", "或", "同", "；", ";", "，", ","})
+# Pronouns that stand for people, and the conjunctions that join a person to them.
+_PERSONAL_PRONOUNS: Final = frozenset(
+    {"我", "你", "您", "他", "她", "我们", "咱们", "你们", "他们", "她们"}
+)
+_PERSON_JOINERS: Final = frozenset({"和", "跟", "与", "同"})
 # What a given name split off by the segmenter is tagged as: a name, a noun,
 # a place, a time (国庆), a descriptive word (婷婷), a morpheme.
 _GIVEN_NAME_TAGS: Final = _NAME_TAGS | {"n", "ns", "nz", "t", "z", "ng", "a", "ag"}
@@ -164,15 +172,14 @@ class CnSegmentedNameRecognizer(_RawTextRecognizer):
             found[index] = (length, score)
             index += taken
         # A name-tagged word joined to a name (和, 跟, 、) is a name too: jieba's
-        # dictionary holds common names as words (李娜, 王平, 胡杨).
-        for index in sorted(found):
+        # dictionary holds common names as words (李娜, 王平, 胡杨). So is one joined
+        # to a personal pronoun by a conjunction: only people go with 我 (我和李娜).
+        pronouns = {i for i, (_, word, _) in enumerate(words) if word in _PERSONAL_PRONOUNS}
+        for index in sorted(found.keys() | pronouns):
+            joiners = _JOINERS if index in found else _PERSON_JOINERS
             for other in (index - 2, index + 2):
                 between = words[min(index, other) + 1][1] if 0 <= other < len(words) else ""
-                if (
-                    between in _JOINERS
-                    and other not in found
-                    and self._is_joined_name(words[other])
-                ):
+                if between in joiners and other not in found and self._is_joined_name(words[other]):
                     found[other] = (len(words[other][1]), self._GUESSED_SCORE)
         for index, (length, score) in sorted(found.items()):
             start = words[index][0]
