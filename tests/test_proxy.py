@@ -179,6 +179,22 @@ def test_malformed_bodies_get_openai_error_objects(proxy: BackgroundProxy) -> No
         assert response.json()["error"]["type"] == "invalid_request_error"
 
 
+def test_a_body_over_the_limit_is_refused_unread(proxy: BackgroundProxy) -> None:
+    from privacy_partition.proxy import MAX_BODY_BYTES
+
+    huge = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"a" * MAX_BODY_BYTES
+    response = httpx.post(f"{proxy.url}/v1/chat/completions", content=huge, timeout=60)
+    assert response.status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no content-length: counted as it arrives
+        yield huge[:1024]
+        yield huge[1024:]
+
+    response = httpx.post(f"{proxy.url}/v1/chat/completions", content=chunked(), timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_models_health_and_readiness(app: openai.OpenAI, proxy: BackgroundProxy) -> None:
     assert [m.id for m in app.models.list()] == ["gpt-test", "smollm2"]
     assert httpx.get(f"{proxy.url}/healthz", timeout=30).json() == {"status": "ok"}

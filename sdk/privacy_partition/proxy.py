@@ -22,6 +22,7 @@ Errors use OpenAI's error object, and never quote the request:
   feature this endpoint does not serve yet (tools, ``n`` > 1, images,
   ``response_format`` other than text): refused rather than dropped;
 * 401 ``authentication_error``: a token is configured and the request lacks it;
+* 413: a body over ``MAX_BODY_BYTES`` (4 MiB), not read past the limit;
 * 403 ``policy_violation``: the policy refuses the request (the message names
   entity types and rules, never values);
 * 502 ``upstream_error``: the gateway failed and no fallback applied;
@@ -72,6 +73,7 @@ from privacy_partition.cloud import GatewayError, GenerationOptions
 __all__ = [
     "CONVERSATION_HEADER",
     "DEFAULT_PORT",
+    "MAX_BODY_BYTES",
     "ROUTE_HEADER",
     "BackgroundProxy",
     "ProxyConfig",
@@ -79,6 +81,9 @@ __all__ = [
 ]
 
 DEFAULT_PORT: Final = 8787
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""The largest request body read (HTTP 413 beyond): a prompt is at most 32,768 characters per
+turn, and the whole history comes with each request."""
 ROUTE_HEADER: Final = "x-privacy-partition-route"
 CONVERSATION_HEADER: Final = "x-privacy-partition-conversation"
 _log = logging.getLogger("privacy_partition.proxy")
@@ -160,8 +165,11 @@ def create_app(client: PrivacyClient, config: ProxyConfig | None = None) -> Star
         denied = _check_token(request, settings)
         if denied is not None:
             return denied
+        body = await _body(request)
+        if body is None:
+            return _error(413, "invalid_request_error", f"the body exceeds {MAX_BODY_BYTES} bytes")
         try:
-            chat = _parse(await request.body())
+            chat = _parse(body)
         except _BadRequest as error:
             return _error(400, "invalid_request_error", str(error))
         turn = conversations.begin(chat)
@@ -209,6 +217,20 @@ def _check_token(request: Request, settings: ProxyConfig) -> Response | None:
     if hmac.compare_digest(given.encode(), expected.encode()):
         return None
     return _error(401, "authentication_error", "a valid bearer token is required")
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request's body, or None once it passes ``MAX_BODY_BYTES`` (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _parse(body: bytes) -> _Chat:
